@@ -1,0 +1,67 @@
+"""One error tree for the whole package.
+
+::
+
+    SeasonalC2rccError
+    ├── ConfigError            bad config, grid file or graph; raised before any remote call
+    ├── CatalogueError         the HDA catalogue refused or garbled a search
+    ├── BackendError           remote processing (EOCanvas) or local processing
+    │   ├── TransientBackendError   worth retrying later (5xx, dropped connection, time-out)
+    │   ├── QuotaError              a quota window is full; carries ``resume_at`` (epoch seconds)
+    │   │   └── MonthlyQuotaExhausted   no submission possible before next month's window
+    │   └── JobFailedError          the remote job ran and failed; carries the saved log path
+    ├── DownloadError          a result or product download was short, corrupt or missing
+    └── OutputError            a produced file failed verification (not NetCDF, variables missing)
+
+Messages say what failed, where the evidence is, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class SeasonalC2rccError(Exception):
+    """Root of every error raised by seasonal_c2rcc."""
+
+
+class ConfigError(SeasonalC2rccError):
+    """Invalid configuration, grid file or SNAP graph (detected before any spend)."""
+
+
+class CatalogueError(SeasonalC2rccError):
+    """The catalogue search could not be completed or returned malformed data."""
+
+
+class BackendError(SeasonalC2rccError):
+    """A processing backend failed."""
+
+
+class TransientBackendError(BackendError):
+    """A failure that is expected to go away (HTTP 5xx, dropped connection, time-out)."""
+
+
+class QuotaError(BackendError):
+    """A quota window is full. ``resume_at`` is the epoch time (s) when a slot frees."""
+
+    def __init__(self, message: str, resume_at: float | None = None) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
+
+
+class MonthlyQuotaExhausted(QuotaError):
+    """The monthly EOCanvas allowance is used up; work resumes at ``resume_at``."""
+
+
+class JobFailedError(BackendError):
+    """A remote job finished with status ``failed``. ``log_path`` holds its saved logs."""
+
+    def __init__(self, message: str, log_path: str | None = None) -> None:
+        super().__init__(message)
+        self.log_path = log_path
+
+
+class DownloadError(SeasonalC2rccError):
+    """A download was truncated, corrupt or missing."""
+
+
+class OutputError(SeasonalC2rccError):
+    """A produced file failed verification."""
