@@ -193,7 +193,9 @@ def _resolve_crs(crs: int | str | None, geoms: Iterable[Polygon], where: str) ->
         try:
             CRS.from_user_input(crs)
         except Exception as exc:  # pyproj raises CRSError, a plain Exception subclass
-            raise ConfigError(f"subtiles_crs {crs!r} is not a CRS pyproj understands: {exc}") from None
+            raise ConfigError(
+                f"subtiles_crs {crs!r} is not a CRS pyproj understands: {exc}"
+            ) from None
         return crs
     geoms = list(geoms)
     if geoms and all(_looks_lonlat(g) for g in geoms):
@@ -252,7 +254,9 @@ def _load_json(data: Any, crs: int | str | None, where: str) -> list[Subtile]:
             w = f"{where}: {key}"
             if "geoRegion" not in v or not any(k in v for k in ("tileId", "tile")):
                 raise ConfigError(f"{w}: needs keys 'geoRegion' and 'tileId'")
-            entries.append((str(v.get("tileId", v.get("tile"))), str(key), _parse_wkt(v["geoRegion"], w), w))
+            entries.append(
+                (str(v.get("tileId", v.get("tile"))), str(key), _parse_wkt(v["geoRegion"], w), w)
+            )
         src = _resolve_crs(crs, (e[2] for e in entries), where)
         return [_make_subtile(t, k, g, src, w) for t, k, g, w in entries]
     raise ConfigError(
@@ -280,7 +284,10 @@ def _load_vector(p: Path) -> list[Subtile]:
     src = gdf.crs.to_wkt()
     return [
         _make_subtile(
-            str(row[tcol]), str(row[icol]), _as_polygon(row.geometry, f"{p}: row {i}"), src,
+            str(row[tcol]),
+            str(row[icol]),
+            _as_polygon(row.geometry, f"{p}: row {i}"),
+            src,
             f"{p}: row {i}",
         )
         for i, row in gdf.iterrows()
