@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from .errors import ConfigError
 
@@ -49,8 +49,8 @@ class SeasonWindow:
     def query_range(self, year: int) -> tuple[str, str]:
         """``startdate``/``enddate`` strings for an HDA query covering the whole last day."""
         first, last = self.dates(year)
-        t0 = datetime.combine(first, time(0), tzinfo=timezone.utc)
-        t1 = datetime.combine(last + timedelta(days=1), time(0), tzinfo=timezone.utc)
+        t0 = datetime.combine(first, time(0), tzinfo=UTC)
+        t1 = datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC)
         t1 -= timedelta(milliseconds=1)
         return (
             t0.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
