@@ -262,3 +262,40 @@ def check_selection(doc: dict[str, Any], where: str) -> dict[str, Any]:
             if k not in doc["products"]:
                 raise CatalogueError(f"{where}: sub-tile {sid} uses unknown product {k}")
     return doc
+
+
+def search_season(
+    campaign: Any, tile: str, year: int, season: str, *, client: Any | None = None
+) -> dict[str, Any]:
+    """Search HDA once for ``tile``/``year``/``season`` and build the selection document.
+
+    ``campaign`` is a :class:`seasonal_c2rcc.config.Campaign`. A season with no usable scene gives
+    a document with empty sub-tile lists: a normal outcome, not an error.
+    """
+    from . import wekeo
+
+    cfg = campaign.config
+    window = campaign.season(season)
+    query = build_query(
+        cfg["wekeo"]["dataset_id"], cfg["wekeo"]["processing_level"], tile, window, year
+    )
+    if client is None:
+        client = wekeo.hda_client(
+            wekeo.Endpoints.from_config(cfg["wekeo"]),
+            wekeo.load_credentials(),
+            timeout=cfg["wekeo"]["http_timeout"],
+            retries=cfg["wekeo"]["http_retries"],
+        )
+    features = wekeo.search(client, query)
+    return build_selection(
+        features,
+        tile=tile,
+        year=year,
+        window=window,
+        subtiles=campaign.subtiles_of(tile),
+        cloud_cover_max=float(cfg["cloud_cover_max"]),
+        images_per_season=int(cfg["images_per_season"]),
+        selection=cfg["selection"],
+        min_coverage=float(cfg["min_subtile_coverage"]),
+        query=query,
+    )
