@@ -484,6 +484,15 @@ class QuotaLedger:
             return out
 
 
+def quota_reset_of(exc: BaseException) -> float | None | bool:
+    """``quota_reset`` classifier for :meth:`QuotaLedger.paced_call` around the project's WEkEO
+    clients, which raise :class:`QuotaError` (``resume_at`` from ``X-Quota-Reset``) on HTTP 429:
+    the reset time, ``None`` for a 429 without one, ``False`` for anything else."""
+    if isinstance(exc, QuotaError):
+        return exc.resume_at
+    return False
+
+
 def _label(service: str) -> str:
     return "EOCanvas" if service == "eocanvas" else "HDA order"
 
