@@ -64,7 +64,7 @@ def parse_years(spec: list[int] | str) -> list[int]:
     return sorted(set(int(y) for y in spec))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: plans are memoised per campaign
 class Campaign:
     """The resolved campaign: validated config plus the parsed grid, years and seasons."""
 

@@ -407,15 +407,9 @@ class JobRunner:
 
 
 def _order_results(results: list[Any], n: int) -> list[Any]:
-    if n == 1:
-        return results
+    from .packing import result_branch
 
-    def index(r: Any) -> int:
-        stem = r.title.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        tail = stem.rsplit("_", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
-
-    return sorted(results, key=index)
+    return results if n == 1 else sorted(results, key=lambda r: result_branch(r.title))
 
 
 def _parse_time(value: Any) -> float | None:

@@ -1,0 +1,26 @@
+# seasonal-c2rcc: Sentinel-2 L1C -> C2RCC (WEkEO EOCanvas) -> seasonal composites per sub-tile.
+# Usage: README.md. Configuration keys and defaults: config/schema.yaml.
+from snakemake.utils import min_version
+
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/catalogue.smk"
+include: "rules/c2rcc.smk"
+include: "rules/composite.smk"
+include: "rules/figures.smk"
+include: "rules/bill.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        composite_targets(),

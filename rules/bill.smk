@@ -1,0 +1,12 @@
+# `snakemake bill`: what the configured campaign will cost, before anything is spent.
+
+
+rule bill:
+    # Reads whatever catalogues are frozen so far and estimates the rest; never searches.
+    output:
+        "results/bill.md",
+    log:
+        "logs/bill.log",
+    localrule: True
+    script:
+        "../scripts/bill.py"

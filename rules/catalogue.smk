@@ -1,0 +1,14 @@
+# One catalogue search per tile, year and season, frozen once written.
+
+
+checkpoint catalogue:
+    # No params or inputs on purpose: the selection is frozen, so editing the config never
+    # triggers a new search. Refresh with `snakemake --forcerun catalogue` (docs/usage.md).
+    output:
+        wf.CATALOGUE,
+    log:
+        "logs/catalogue/{tile}/{year}/{season}.log",
+    localrule: True
+    retries: 2
+    script:
+        "../scripts/catalogue.py"

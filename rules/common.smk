@@ -1,0 +1,81 @@
+# Configuration, wildcard constraints and input functions shared by all rules.
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from seasonal_c2rcc import workflow as wf
+from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.errors import SeasonalC2rccError
+
+
+validate(config, schema="../config/schema.yaml")
+
+try:
+    CAMPAIGN = load_campaign(config)
+except SeasonalC2rccError as exc:
+    raise WorkflowError(f"seasonal-c2rcc: {exc}") from None
+
+# Without a limit Snakemake ignores the resource and would run every remote job at once; a
+# user's --resources replaces the profile's whole map, so check it is still there.
+if workflow.is_main_process and "eocanvas_jobs" not in workflow.global_resources:
+    raise WorkflowError(
+        "the resource eocanvas_jobs has no limit: use the default profile (profiles/default) or "
+        "add eocanvas_jobs=N to your --resources"
+    )
+
+SUBTILES = list(CAMPAIGN.subtiles)
+TILES = CAMPAIGN.tiles
+YEARS = list(CAMPAIGN.years)
+SEASONS = [w.name for w in CAMPAIGN.seasons]
+
+
+wildcard_constraints:
+    tile=r"\d\d[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V]",
+    year=r"\d{4}",
+    season="|".join(SEASONS),
+    subtile=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    product=r"S2[A-D]_MSIL1C_[0-9T]+_N\d{4}_R\d{3}_T\w{5}_[0-9T]+",
+    job=r"[A-Za-z0-9_]+",
+
+
+def subtile_ids(tile):
+    """Sub-tile ids of one tile, in grid-file order."""
+    return [s.id for s in CAMPAIGN.subtiles_of(tile)]
+
+
+def campaign_units():
+    """(tile, year, season, subtile) for the whole grid."""
+    return [
+        (s.tile, year, season, s.id) for s in SUBTILES for year in YEARS for season in SEASONS
+    ]
+
+
+def catalogue_json(wildcards):
+    """The frozen selection of the wildcards' tile/year/season (runs the search first if needed)."""
+    return checkpoints.catalogue.get(
+        tile=wildcards.tile, year=wildcards.year, season=wildcards.season
+    ).output[0]
+
+
+def job_manifest(wildcards):
+    """Manifest of the remote job whose result holds {product} over {subtile}."""
+    job = wf.job_serving(
+        CAMPAIGN, catalogue_json(wildcards), wildcards.subtile, wildcards.product
+    )
+    return wf.JOB_MANIFEST.format(
+        tile=wildcards.tile, year=wildcards.year, season=wildcards.season, job=job.key
+    )
+
+
+def c2rcc_products(wildcards):
+    """Per-product files of {tile}/{year}/{season}/{subtile}; empty for a season without scenes."""
+    return wf.product_files(catalogue_json(wildcards), wildcards.subtile)
+
+
+def season_jobs(wildcards):
+    """Manifests of every remote job of one tile/year/season."""
+    return [
+        wf.JOB_MANIFEST.format(
+            tile=wildcards.tile, year=wildcards.year, season=wildcards.season, job=j.key
+        )
+        for j in wf.season_plan(CAMPAIGN, catalogue_json(wildcards))
+    ]

@@ -1,0 +1,22 @@
+"""Snakemake adapter: search one tile/year/season and write the frozen selection."""
+
+from seasonal_c2rcc.atomic import write_json_atomic
+from seasonal_c2rcc.catalogue import search_season
+from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.runlog import script_logger
+
+snakemake = snakemake  # noqa: F821  (injected by Snakemake)
+log = script_logger(snakemake, "seasonal_c2rcc.catalogue")
+w = snakemake.wildcards
+try:
+    doc = search_season(load_campaign(snakemake.config), w.tile, int(w.year), w.season)
+except Exception:
+    log.exception("catalogue search for %s %s %s failed", w.tile, w.year, w.season)
+    raise
+write_json_atomic(snakemake.output[0], doc)
+n = len(doc["products"])
+log.info(
+    "%s %s %s: %d found, %d selected for %d sub-tile(s)%s",
+    w.tile, w.year, w.season, doc["n_found"], n, len(doc["subtiles"]),
+    "" if n else " (no usable scene: the composites of this season will be explicit no-data)",
+)  # fmt: skip

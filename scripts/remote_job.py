@@ -1,0 +1,40 @@
+"""Snakemake adapter: run one remote C2RCC job on EOCanvas and write its manifest."""
+
+from pathlib import Path
+
+from seasonal_c2rcc.atomic import write_json_atomic
+from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.eocanvas_backend import run_job
+from seasonal_c2rcc.runlog import script_logger
+from seasonal_c2rcc.workflow import job_spec
+
+snakemake = snakemake  # noqa: F821  (injected by Snakemake)
+log = script_logger(snakemake, "seasonal_c2rcc.eocanvas")
+campaign = load_campaign(snakemake.config)
+spec = job_spec(
+    campaign,
+    snakemake.input.catalogue,
+    snakemake.wildcards.job,
+    Path(snakemake.input.graph).read_text(),
+)
+try:
+    outputs = run_job(
+        spec,
+        campaign.config,
+        state_dir=Path(snakemake.params.state_dir),
+        out_dir=Path(snakemake.params.out_dir),
+        log_dir=Path(snakemake.params.log_dir),
+        attempt=snakemake.attempt,
+        report=log.info,
+    )
+except Exception as exc:
+    log.error(
+        "job %s failed: %s. Job record: %s/jobs/%s.json; resume by re-running the same "
+        "snakemake command (finished and running remote jobs are never submitted again).",
+        spec.key, exc, snakemake.params.state_dir, spec.key,
+    )  # fmt: skip
+    raise
+write_json_atomic(
+    snakemake.output[0],
+    {"job": spec.key, "products": list(outputs), "files": outputs, "subtiles": list(spec.subtiles)},
+)

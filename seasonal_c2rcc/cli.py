@@ -1,0 +1,153 @@
+"""``seasonal-c2rcc``: the offline demo, the bill, and job maintenance.
+
+The pipeline itself is run with ``snakemake``; these commands cover what happens around it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .errors import SeasonalC2rccError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Emulator:
+    """The WEkEO emulator as a child process (started and stopped by the demo)."""
+
+    def __init__(self, state_dir: Path, *args: str) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "seasonal_c2rcc.emulator", "--host", "127.0.0.1", "--port", "0",
+             "--state-dir", str(state_dir), *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise SeasonalC2rccError(f"the WEkEO emulator did not start (said {line!r})")
+        self.url = line.removeprefix("listening on ")
+
+    def stop(self) -> None:
+        """SIGTERM, then wait; kill if it does not exit."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _snakemake(args: list[str], cwd: Path, env: dict[str, str]) -> int:
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    print("+ snakemake " + " ".join(args), flush=True)
+    return subprocess.call(cmd, cwd=cwd, env=env)
+
+
+def cmd_demo(ns: argparse.Namespace) -> int:
+    """Run the whole pipeline offline on the demo grid against a local emulator."""
+    workdir = Path(ns.directory).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    emu = Emulator(workdir / "emulator-state", "--job-duration", str(ns.job_duration))
+    print(f"WEkEO emulator: {emu.url}", flush=True)
+    try:
+        cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+        cfg["subtiles"] = str(ROOT / cfg["subtiles"])
+        cfg["graph"] = str(ROOT / "graphs" / "s2_c2rcc.xml")
+        cfg["wekeo"] = {"hda_url": f"{emu.url}/hda-broker/", "eocanvas_url": f"{emu.url}/serverless"}
+        demo_cfg = workdir / "demo-config.yaml"
+        demo_cfg.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        # The emulator accepts any account; never hand it the user's real credentials.
+        env = dict(os.environ, HDA_USER="demo-user", HDA_PASSWORD="demo-password")
+        env["HDA_RC"] = str(workdir / "no-hdarc")
+        common = [
+            "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(demo_cfg), "--workflow-profile", str(ROOT / "profiles" / "demo"),
+        ]  # fmt: skip
+        t0 = time.monotonic()
+        rc = _snakemake([*common, "--cores", str(ns.cores)], ROOT, env)
+        if rc != 0:
+            print(
+                f"demo failed (exit {rc}); logs under {workdir / 'logs'}; re-run the same command "
+                "to resume (finished remote jobs are not repeated)",
+                file=sys.stderr,
+            )
+            return rc
+        report = workdir / "report.html"
+        rc = _snakemake([*common, "--report", str(report)], ROOT, env)
+        print(
+            f"demo finished in {time.monotonic() - t0:.0f} s: results in {workdir / 'results'}, "
+            f"report {report}"
+        )
+        return rc
+    finally:
+        emu.stop()
+
+
+def cmd_bill(ns: argparse.Namespace) -> int:
+    """Print the campaign's bill (searches, orders, jobs, bytes, time) for every packing mode."""
+    from .bill import bill_for_campaign
+
+    print(bill_for_campaign(ns.configfile, results_dir=Path(ns.results)))
+    return 0
+
+
+def cmd_reset_job(ns: argparse.Namespace) -> int:
+    """Let a job that gave up be tried again on the next run."""
+    from .atomic import read_json, write_json_atomic
+
+    for key in ns.keys:
+        path = Path(ns.results) / "state" / "jobs" / f"{key}.json"
+        if not path.exists():
+            print(f"no job record {path}", file=sys.stderr)
+            return 1
+        rec = read_json(path)
+        if rec.get("state") != "gave_up":
+            print(f"{key}: state is {rec.get('state')}, not gave_up; left as it is")
+            continue
+        rec["state"] = "failed"
+        rec["attempts"] = []
+        write_json_atomic(path, rec)
+        print(f"{key}: will be submitted again on the next run")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``seasonal-c2rcc`` command."""
+    p = argparse.ArgumentParser(prog="seasonal-c2rcc", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="run the pipeline offline against the bundled WEkEO emulator")
+    d.add_argument("--directory", default="demo", help="working directory for results (demo/)")
+    d.add_argument("--cores", type=int, default=8)
+    d.add_argument("--job-duration", type=float, default=2.0, help="emulated job run time (s)")
+    d.set_defaults(func=cmd_demo)
+    b = sub.add_parser("bill", help="what a campaign will cost, before spending anything")
+    b.add_argument("--configfile", default="config/config.yaml")
+    b.add_argument("--results", default="results")
+    b.set_defaults(func=cmd_bill)
+    r = sub.add_parser("reset-job", help="allow a job that gave up to be submitted again")
+    r.add_argument("keys", nargs="+")
+    r.add_argument("--results", default="results")
+    r.set_defaults(func=cmd_reset_job)
+    ns = p.parse_args(argv)
+    try:
+        return int(ns.func(ns))
+    except SeasonalC2rccError as exc:
+        print(f"seasonal-c2rcc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
