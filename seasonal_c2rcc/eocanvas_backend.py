@@ -455,7 +455,8 @@ def run_job(
     left = placeholders(spec.graph) - {"output", *spec.input_keys}
     if left or "output" not in placeholders(spec.graph):
         raise ConfigError(f"job {spec.key}: graph placeholders wrong (unresolved {sorted(left)})")
-    with QuotaLedger(Path(state_dir) / "quota.sqlite", limits) as ledger:
+    ledger_path = Path(q["ledger"]) if q.get("ledger") else Path(state_dir) / "quota.sqlite"
+    with QuotaLedger(ledger_path, limits) as ledger:
         runner = JobRunner(
             spec,
             hda=wekeo.hda_client(
