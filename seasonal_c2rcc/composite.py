@@ -708,6 +708,15 @@ def build_composite(
                     valid_counts[var] += int(np.count_nonzero(~np.isnan(st["median"])))
                     if var == "conc_chl" and chl_median is not None:
                         chl_median[r0:r1] = st["median"]
+            if groups and not any(valid_counts.values()):
+                # Scenes, but no pixel reached min_valid_obs: as good as no data for every user.
+                status = "no_data"
+                ds.setncattr("composite_status", status)
+                ds.setncattr(
+                    "no_data_reason",
+                    f"no pixel has >= {mask.min_valid_obs} valid observations in {len(groups)} "
+                    "acquisition(s)",
+                )
             ds.close()
         _verify_nc(tmp, grid, variables)
         os.replace(tmp, out)
