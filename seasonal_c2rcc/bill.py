@@ -294,6 +294,10 @@ def _duration(s: float) -> str:
     return f"{s / (30 * 86400):.1f} months"
 
 
+def _pixels(n: int) -> str:
+    return f"{n / 1e6:.1f} Mpx" if n >= 1e6 else f"{n / 1e3:.0f} kpx"
+
+
 def _bytes(n: int) -> str:
     for unit, f in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if n >= f:
@@ -337,7 +341,7 @@ def render_bill(bill: Bill, fmt: str = "text") -> str:
             f"{mb.jobs:,}",
             ratio,
             _bytes(mb.bytes_staged),
-            f"{mb.max_job_pixels / 1e6:.1f} Mpx",
+            _pixels(mb.max_job_pixels),
             _duration(mb.completion_s),
             done.strftime("%Y-%m-%d %H:%M UTC"),
         ])  # fmt: skip
