@@ -1,0 +1,26 @@
+"""Snakemake adapter: multi-year climatology of one sub-tile and season.
+
+The median is over every valid observation of every year (the per-product files), not over the
+yearly medians.
+"""
+
+from seasonal_c2rcc.composite import Provenance, build_composite
+from seasonal_c2rcc.grid import RasterGrid
+from seasonal_c2rcc.masking import MaskConfig
+from seasonal_c2rcc.runlog import script_logger
+
+snakemake = snakemake  # noqa: F821  (injected by Snakemake)
+log = script_logger(snakemake, "seasonal_c2rcc.composite")
+p = snakemake.params
+try:
+    build_composite(
+        list(snakemake.input.products),
+        snakemake.output.nc,
+        grid=RasterGrid(**p.grid),
+        mask=MaskConfig.from_config(p.masking),
+        provenance=Provenance.collect(graph_path=p.graph, backend=p.backend),
+        attrs=p.attrs,
+    )
+except Exception:
+    log.exception("climatology %s failed", snakemake.output.nc)
+    raise
