@@ -1,0 +1,326 @@
+"""Write (and read back the grid of) SNAP-shaped NetCDF4-BEAM products.
+
+SNAP's ``NetCDF4-BEAM`` writer produces one ``.nc`` file: CF-1.4 conventions plus BEAM metadata,
+dims ``y, x`` (tie-point grids on ``tp_y, tp_x``), 2-D ``lat``/``lon``, one variable per band, the
+flag band with ``flag_masks``/``flag_meanings``, one scalar ``<flag>_mask`` variable per mask
+(``expression`` attribute) and a ``crs`` variable. Both the WEkEO emulator and the native C2RCC
+port write their outputs through :func:`write_beam_netcdf` so that downstream code sees one layout.
+
+The ``crs`` variable carries the UTM grid exactly:
+
+* ``wkt`` / ``spatial_ref``: the CRS as WKT; ``epsg_code``: ``"EPSG:32630"``;
+* ``i2m``: SNAP's image-to-model transform ``"sx,0.0,0.0,-sy,ulx,uly"`` (pixel corner based);
+* ``GeoTransform``: the GDAL form ``"ulx sx 0 uly 0 -sy"`` (read by rioxarray via ``grid_mapping``);
+* the CF grid-mapping attributes of the CRS (``grid_mapping_name`` ...).
+
+:func:`read_beam_grid` recovers ``(epsg, ulx, uly, res_x, res_y, width, height)`` from a file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .flags import C2RCC_FLAGS
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+FLAG_BAND = "c2rcc_flags"
+_WAVELENGTHS = {
+    "B1": 443.0, "B2": 490.0, "B3": 560.0, "B4": 665.0, "B5": 705.0, "B6": 740.0, "B7": 783.0,
+    "B8": 842.0, "B8A": 865.0, "B9": 945.0, "B10": 1375.0, "B11": 1610.0, "B12": 2190.0,
+}  # fmt: skip
+# Colours of the flag masks (RGBA); SNAP picks its own, any stable value will do.
+_MASK_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255),
+                 (0, 255, 255), (128, 0, 0), (0, 128, 0), (0, 0, 128), (128, 128, 0)]  # fmt: skip
+
+
+#: (name or prefix ending in "_", attributes) in the style of SNAP's C2RCC band descriptions.
+BAND_INFO: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("rtoa_", {"long_name": "Top-of-atmosphere reflectance", "units": "dl"}),
+    ("rrs_", {"long_name": "Atmospherically corrected angular dependent remote sensing "
+              "reflectances", "units": "sr^-1"}),
+    ("rhow_", {"long_name": "Atmospherically corrected angular dependent water leaving "
+               "reflectances", "units": "dl"}),
+    ("rhown_", {"long_name": "Normalized water leaving reflectance", "units": "dl"}),
+    ("iop_apig", {"long_name": "Absorption coefficient of phytoplankton pigments at 443 nm",
+                  "units": "m^-1"}),
+    ("iop_adet", {"long_name": "Absorption coefficient of detritus at 443 nm", "units": "m^-1"}),
+    ("iop_agelb", {"long_name": "Absorption coefficient of gelbstoff at 443 nm",
+                   "units": "m^-1"}),
+    ("iop_bpart", {"long_name": "Scattering coefficient of marine paticles at 443 nm",
+                   "units": "m^-1"}),
+    ("iop_bwit", {"long_name": "Scattering coefficient of white particles at 443 nm",
+                  "units": "m^-1"}),
+    ("iop_adg", {"long_name": "Detritus + gelbstoff absorption at 443 nm", "units": "m^-1"}),
+    ("iop_atot", {"long_name": "phytoplankton + detritus + gelbstoff absorption at 443 nm",
+                  "units": "m^-1"}),
+    ("iop_btot", {"long_name": "total particle scattering at 443 nm", "units": "m^-1"}),
+    ("kd489", {"long_name": "Irradiance attenuation coefficient at 489 nm", "units": "m^-1"}),
+    ("kdmin", {"long_name": "Mean irradiance attenuation coefficient at the three bands with "
+               "minimum kd", "units": "m^-1"}),
+    ("kd_z90max", {"long_name": "Depth of the water column from which 90% of the water leaving "
+                   "irradiance comes from", "units": "m"}),
+    ("conc_tsm", {"long_name": "Total suspended matter dry weight concentration",
+                  "units": "g m^-3"}),
+    ("conc_chl", {"long_name": "Chlorophyll concentration", "units": "mg m^-3"}),
+    ("unc_chl", {"long_name": "Uncertainty of the chlorophyll concentration",
+                 "units": "mg m^-3"}),
+    ("unc_tsm", {"long_name": "Uncertainty of the total suspended matter (TSM) dry weight "
+                 "concentration", "units": "g m^-3"}),
+    ("unc_kd_z90max", {"long_name": "Uncertainty of the depth of the water column", "units": "m"}),
+    ("unc_", {"long_name": "Uncertainty", "units": "m^-1"}),
+    ("oos_rtosa", {"long_name": "Gain in log of rtosa_aann", "units": "dl"}),
+    ("oos_rhow", {"long_name": "Ratio of rhow input and iop_rw output", "units": "dl"}),
+)  # fmt: skip
+
+
+def snap_datetime(dt: datetime) -> str:
+    """SNAP's ProductData.UTC text form, e.g. ``23-JUN-2020 11:21:19.024000``."""
+    return f"{dt.day:02d}-{_MONTHS[dt.month - 1]}-{dt.year} {dt:%H:%M:%S}.{dt.microsecond:06d}"
+
+
+def parse_snap_datetime(text: str) -> datetime:
+    """Inverse of :func:`snap_datetime` (naive datetime, UTC)."""
+    day, mon, rest = text.split("-", 2)
+    return datetime.strptime(
+        f"{day}-{_MONTHS.index(mon.upper()) + 1:02d}-{rest}", "%d-%m-%Y %H:%M:%S.%f"
+    )
+
+
+def band_attributes(name: str) -> dict[str, Any]:
+    """SNAP's unit / description for a C2RCC band name (empty dict for unknown names)."""
+    for prefix, attrs in BAND_INFO:
+        if name == prefix or (prefix.endswith("_") and name.startswith(prefix)):
+            out = dict(attrs)
+            if prefix.endswith("_"):
+                band = name[len(prefix) :]
+                out["long_name"] = f"{attrs['long_name']} at {band}"
+                if band in _WAVELENGTHS:
+                    out["radiation_wavelength"] = _WAVELENGTHS[band]
+                    out["radiation_wavelength_unit"] = "nm"
+            return out
+    return {}
+
+
+@dataclass(frozen=True)
+class BeamGrid:
+    """The UTM grid of a NetCDF4-BEAM product (upper-left corner, pixel sizes, shape)."""
+
+    epsg: int
+    ulx: float
+    uly: float
+    res_x: float
+    res_y: float
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the pixel edges."""
+        return (
+            self.ulx,
+            self.uly - self.height * self.res_y,
+            self.ulx + self.width * self.res_x,
+            self.uly,
+        )
+
+    def x_centres(self) -> np.ndarray:
+        """Pixel-centre eastings, west to east."""
+        return self.ulx + self.res_x * (np.arange(self.width) + 0.5)
+
+    def y_centres(self) -> np.ndarray:
+        """Pixel-centre northings, north to south."""
+        return self.uly - self.res_y * (np.arange(self.height) + 0.5)
+
+
+def _grid_from_dataset(
+    ds: xr.Dataset, epsg: int | None, grid: BeamGrid | None
+) -> BeamGrid:
+    if grid is not None:
+        return grid
+    if epsg is None:
+        epsg = ds.attrs.get("epsg")
+    if epsg is None:
+        raise ValueError("write_beam_netcdf needs epsg= (or ds.attrs['epsg']) or grid=")
+    if "x" not in ds.coords or "y" not in ds.coords:
+        raise ValueError("write_beam_netcdf needs 1-D x/y pixel-centre coordinates or grid=")
+    xs = np.asarray(ds["x"].values, dtype=np.float64)
+    ys = np.asarray(ds["y"].values, dtype=np.float64)
+    if xs.size < 2 or ys.size < 2:
+        raise ValueError("x/y need at least 2 values to infer the pixel size; pass grid=")
+    rx = float(xs[1] - xs[0])
+    ry = float(ys[0] - ys[1])
+    if rx <= 0 or ry <= 0:
+        raise ValueError("x must increase and y decrease (north-up grid)")
+    return BeamGrid(int(epsg), xs[0] - rx / 2, ys[0] + ry / 2, rx, ry, xs.size, ys.size)
+
+
+def write_beam_netcdf(
+    path: str | os.PathLike[str],
+    ds: xr.Dataset,
+    *,
+    epsg: int | None = None,
+    grid: BeamGrid | None = None,
+    start_time: datetime | None = None,
+    stop_time: datetime | None = None,
+    product_name: str | None = None,
+    product_type: str = "C2RCC_S2-MSI",
+    metadata: Mapping[str, str] | None = None,
+    tie_point_grids: Mapping[str, np.ndarray] | None = None,
+    compress: bool = True,
+) -> Path:
+    """Write ``ds`` as a SNAP NetCDF4-BEAM product at ``path``, atomically (temp file + rename).
+
+    ``ds`` holds 2-D ``(y, x)`` data variables named as SNAP bands (``rrs_B1``, ``conc_chl``,
+    ``c2rcc_flags`` ...). The UTM grid comes from ``grid=`` or from 1-D ``x``/``y`` pixel-centre
+    coordinates plus ``epsg=`` (or ``ds.attrs['epsg']``). ``lat``/``lon`` are computed from it.
+    Variable attributes in ``ds`` override the SNAP defaults for that band. ``c2rcc_flags`` gets
+    the flag coding of :data:`seasonal_c2rcc.flags.C2RCC_FLAGS` and one ``<flag>_mask`` variable
+    per flag. ``tie_point_grids`` (2-D arrays) are written on ``tp_y, tp_x`` spanning the raster.
+    ``metadata`` becomes attributes of the BEAM ``metadata`` variable. Returns the final path.
+    """
+    import netCDF4
+    from pyproj import CRS, Transformer
+
+    path = Path(path)
+    g = _grid_from_dataset(ds, epsg, grid)
+    names = [n for n in ds.data_vars if ds[n].dims == ("y", "x")]
+    if not names:
+        raise ValueError("the dataset has no (y, x) data variables to write")
+    for n in names:
+        if ds[n].shape != (g.height, g.width):
+            raise ValueError(f"variable {n} has shape {ds[n].shape}, grid is {(g.height, g.width)}")
+    crs = CRS.from_epsg(g.epsg)
+    xs, ys = g.x_centres(), g.y_centres()
+    tr = Transformer.from_crs(crs, 4326, always_xy=True)
+    xx, yy = np.meshgrid(xs, ys)
+    lon, lat = tr.transform(xx, yy)
+
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+            nc.setncattr("Conventions", "CF-1.4")
+            nc.setncattr("title", product_name or path.stem)
+            nc.setncattr("product_type", product_type)
+            nc.setncattr("metadata_profile", "beam")
+            nc.setncattr("metadata_version", "0.5")
+            nc.setncattr("auto_grouping", "rtoa:rrs:rhow:rhown:iop:kd:unc:conc:oos")
+            if start_time is not None:
+                nc.setncattr("start_date", snap_datetime(start_time))
+            if stop_time is not None:
+                nc.setncattr("stop_date", snap_datetime(stop_time))
+            for key, value in ds.attrs.items():
+                if key != "epsg" and key not in nc.ncattrs():
+                    nc.setncattr(key, value)
+            nc.createDimension("y", g.height)
+            nc.createDimension("x", g.width)
+
+            v = nc.createVariable("crs", "i4")
+            for key, value in crs.to_cf().items():
+                if key != "crs_wkt":
+                    v.setncattr(key, value)
+            wkt = crs.to_wkt()
+            v.setncattr("wkt", wkt)
+            v.setncattr("crs_wkt", wkt)
+            v.setncattr("spatial_ref", wkt)
+            v.setncattr("epsg_code", f"EPSG:{g.epsg}")
+            v.setncattr("i2m", f"{g.res_x!r},0.0,0.0,{-g.res_y!r},{g.ulx!r},{g.uly!r}")
+            v.setncattr("GeoTransform", f"{g.ulx!r} {g.res_x!r} 0.0 {g.uly!r} 0.0 {-g.res_y!r}")
+
+            for name, data, std, units in (
+                ("lat", lat, "latitude", "degrees_north"),
+                ("lon", lon, "longitude", "degrees_east"),
+            ):
+                var = nc.createVariable(name, "f4", ("y", "x"), zlib=compress, complevel=1)
+                var.setncattr("long_name", std)
+                var.setncattr("standard_name", std)
+                var.setncattr("units", units)
+                var[:] = data.astype(np.float32)
+
+            has_flags = FLAG_BAND in names
+            for name in names:
+                arr = np.asarray(ds[name].values)
+                dtype = "u4" if name == FLAG_BAND else arr.dtype.str.lstrip("<>=|")
+                var = nc.createVariable(
+                    name, dtype, ("y", "x"), zlib=compress, complevel=1, fill_value=False
+                )
+                attrs = band_attributes(name)
+                if name == FLAG_BAND:
+                    attrs.update(_flag_attributes())
+                elif has_flags:
+                    attrs.setdefault("valid_pixel_expression", f"{FLAG_BAND}.Valid_PE")
+                attrs.update(ds[name].attrs)
+                attrs["grid_mapping"] = "crs"
+                for key, value in attrs.items():
+                    var.setncattr(key, value)
+                var[:] = arr.astype(np.uint32 if name == FLAG_BAND else arr.dtype)
+
+            if has_flags:
+                for i, (flag, _bit, desc) in enumerate(C2RCC_FLAGS):
+                    m = nc.createVariable(f"{flag}_mask", "i1")
+                    m.setncattr("expression", f"{FLAG_BAND}.{flag}")
+                    m.setncattr("title", flag)
+                    m.setncattr("description", desc)
+                    m.setncattr("color", np.array((*_MASK_COLOURS[i % 10], 255), dtype=np.int32))
+                    m.setncattr("transparency", 0.5)
+
+            if tie_point_grids:
+                first = next(iter(tie_point_grids.values()))
+                ty, tx = np.shape(first)
+                nc.createDimension("tp_y", ty)
+                nc.createDimension("tp_x", tx)
+                for name, tp in tie_point_grids.items():
+                    tp = np.asarray(tp, dtype=np.float32)
+                    if tp.shape != (ty, tx):
+                        raise ValueError("all tie-point grids must have the same shape")
+                    var = nc.createVariable(name, "f4", ("tp_y", "tp_x"))
+                    var.setncattr("offset_x", 0.5)
+                    var.setncattr("offset_y", 0.5)
+                    var.setncattr("subsampling_x", float(max(g.width - 1, 1)) / max(tx - 1, 1))
+                    var.setncattr("subsampling_y", float(max(g.height - 1, 1)) / max(ty - 1, 1))
+                    var[:] = tp
+
+            meta = nc.createVariable("metadata", "i4")
+            for key, value in (metadata or {}).items():
+                meta.setncattr(key, str(value))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _flag_attributes() -> dict[str, Any]:
+    return {
+        "long_name": "C2RCC quality flags",
+        "flag_masks": np.array([1 << bit for _n, bit, _d in C2RCC_FLAGS], dtype=np.uint32),
+        "flag_meanings": " ".join(n for n, _b, _d in C2RCC_FLAGS),
+        "flag_descriptions": "\t".join(d for _n, _b, d in C2RCC_FLAGS),
+        "flag_coding_name": FLAG_BAND,
+    }
+
+
+def read_beam_grid(path: str | os.PathLike[str]) -> BeamGrid:
+    """Recover the UTM grid of a file written by :func:`write_beam_netcdf` (or SNAP)."""
+    import netCDF4
+    from pyproj import CRS
+
+    with netCDF4.Dataset(path) as nc:
+        crs_var = nc.variables["crs"]
+        sx, _a, _b, sy, ulx, uly = (float(v) for v in str(crs_var.getncattr("i2m")).split(","))
+        crs = CRS.from_wkt(crs_var.getncattr("wkt"))
+        epsg = crs.to_epsg()
+        if epsg is None:
+            raise ValueError(f"{path}: crs has no EPSG code")
+        return BeamGrid(
+            epsg, ulx, uly, sx, -sy, len(nc.dimensions["x"]), len(nc.dimensions["y"])
+        )
