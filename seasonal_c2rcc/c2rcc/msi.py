@@ -23,6 +23,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
+from threadpoolctl import threadpool_limits
 
 from seasonal_c2rcc.c2rcc.expression import parse_expression
 from seasonal_c2rcc.c2rcc.nets import NetSet, load_nets
@@ -62,6 +63,8 @@ LOG_THRESH_OOR: Final = 0.02
 TCO3_TO_DU: Final = 46698.0
 IOP_NAMES: Final = ("apig", "adet", "agelb", "bpart", "bwit")
 PRODUCT_TYPE: Final = "C2RCC_S2-MSI"
+#: Default work unit (pixels per chunk).
+CHUNK_PIXELS: Final = 8192
 VALID_EXPRESSION: Final = "c2rcc_flags.Valid_PE"
 
 _BIT = {name: bit for name, bit, _ in C2RCC_FLAGS}
@@ -229,8 +232,9 @@ def _jd(v: float) -> str:
 
 
 def _any_out_of_range(x: F64, lo: F64, hi: F64) -> npt.NDArray[np.bool_]:
-    # NaN compares false both ways, as in Java, so a NaN input does not raise the flag
-    return ((x < lo) | (x > hi)).any(axis=1)
+    """Feature-major ``x`` (k, n): is any row outside [lo, hi]? NaN never counts, as in Java."""
+    k = lo.shape[0]
+    return ((x[:k] < lo[:, None]) | (x[:k] > hi[:, None])).any(axis=0)
 
 
 def c2rcc_msi_pixels(
@@ -248,18 +252,23 @@ def c2rcc_msi_pixels(
 ) -> tuple[dict[str, F64], npt.NDArray[np.uint32]]:
     """Run ``processPixel`` on ``n`` valid pixels at once.
 
-    ``rtoa`` is ``(n, 8)`` in :data:`NN_BANDS` order; the other inputs are ``(n,)`` (angles in
-    degrees, altitude in m, sea-level pressure in hPa, ozone in DU). Returns float64 arrays keyed by
-    SNAP band name (only those ``params`` asks for, before the float32 cast) and the flag words
-    (Valid_PE included). ``dtype`` is the net arithmetic (float64 = SNAP's double).
+    ``rtoa`` is ``(8, n)`` in :data:`NN_BANDS` order (feature-major); the other inputs are
+    ``(n,)`` (angles in degrees, altitude in m, sea-level pressure in hPa, ozone in DU). Returns
+    float64 arrays ``(n,)`` keyed by SNAP band name (only those ``params`` asks for, before the
+    float32 cast) and the flag words (Valid_PE included). ``dtype`` is the net arithmetic
+    (float64 = SNAP's double).
     """
     p = params
-    n = rtoa.shape[0]
+    n = rtoa.shape[1]
     out: dict[str, F64] = {}
     flags = np.zeros(n, dtype=np.uint32)
 
     def set_flag(name: str, cond: npt.NDArray[np.bool_]) -> None:
         flags[cond] |= np.uint32(FLAG_MASKS[name])
+
+    def per_band(prefix: str, values: F64, bands: tuple[str, ...] = NN_BANDS) -> None:
+        for i, b in enumerate(bands):
+            out[f"{prefix}_{b}"] = values[i]
 
     # (9.2) geometry; the azimuth difference goes through acos(cos(.)), so it lies in [0, 180]
     cos_sun = np.cos(np.radians(sun_zenith))
@@ -271,39 +280,38 @@ def c2rcc_msi_pixels(
     azi_diff_deg = np.degrees(azi_diff_rad)
 
     # (9.3.1) ozone correction only: no H2O/O2 step, Rayleigh and aerosol are inside the nets
-    k_oz = ABSORB_OZONE[None, :] * (ozone / 1000.0)[:, None]
-    trans_ozone = np.exp(-k_oz / cos_sun[:, None]) * np.exp(-k_oz / cos_view[:, None])
+    k_oz = ABSORB_OZONE[:, None] * (ozone / 1000.0)
+    trans_ozone = np.exp(-k_oz / cos_sun) * np.exp(-k_oz / cos_view)
     r_tosa = rtoa / trans_ozone
-    log_rtosa = np.log(r_tosa)
 
     # (9.3.2) pressure at the surface altitude, only above 10 m
     alti_press = np.where(altitude > 10.0, pressure * np.exp(-altitude / 8000.0), pressure)
 
-    # (9.4) atmospheric net input: [sza, x, y, z, T, S, p, ln rtosa(8)]
-    nn_in = np.empty((n, 15))
-    nn_in[:, 0] = sun_zenith
-    nn_in[:, 1] = sin_view * cos_azi_diff
-    nn_in[:, 2] = sin_view * sin_azi_diff
-    nn_in[:, 3] = cos_view
-    nn_in[:, 4] = p.temperature
-    nn_in[:, 5] = p.salinity
-    nn_in[:, 6] = alti_press
-    nn_in[:, 7:] = log_rtosa
+    # (9.4) atmospheric net input [sza, x, y, z, T, S, p, ln rtosa(8)] plus the bias row of ones
+    nn_in = np.empty((16, n))
+    nn_in[0] = sun_zenith
+    nn_in[1] = sin_view * cos_azi_diff
+    nn_in[2] = sin_view * sin_azi_diff
+    nn_in[3] = cos_view
+    nn_in[4] = p.temperature
+    nn_in[5] = p.salinity
+    nn_in[6] = alti_press
+    np.log(r_tosa, out=nn_in[7:15])
+    nn_in[15] = 1.0
+    log_rtosa = nn_in[7:15]
 
     aann = nets["rtosa_aann"]
     set_flag("Rtosa_OOR", _any_out_of_range(nn_in, aann.inmin, aann.inmax))
 
     if p.outputRtosaGc:
-        for i, b in enumerate(NN_BANDS):
-            out[f"rtosa_gc_{b}"] = r_tosa[:, i]
+        per_band("rtosa_gc", r_tosa)
     rtosa_oos = np.zeros(n)
     if p.outputRtosaGcAann or p.outputOos:
-        log_aann = aann.calc(nn_in, dtype)
+        log_aann = aann.calc_t(nn_in, dtype)
         if p.outputRtosaGcAann:
-            for i, b in enumerate(NN_BANDS):
-                out[f"rtosagc_aann_{b}"] = np.exp(log_aann[:, i])
+            per_band("rtosagc_aann", np.exp(log_aann))
         if p.outputOos:
-            rtosa_oos = np.abs(log_rtosa - log_aann).max(axis=1)
+            rtosa_oos = np.abs(log_rtosa - log_aann).max(axis=0)
     # SNAP compares even when OOS is off (rtosa_oos = 0 then), so the bit follows the threshold sign
     set_flag("Rtosa_OOS", rtosa_oos > p.thresholdRtosaOOS)
     if p.outputOos:
@@ -312,72 +320,70 @@ def c2rcc_msi_pixels(
     derive = p.deriveRwFromPathAndTransmittance
     rpath = None
     if p.outputRpath or derive:
-        rpath = np.exp(nets["rtosa_rpath"].calc(nn_in, dtype))
+        rpath = np.exp(nets["rtosa_rpath"].calc_t(nn_in, dtype))
         if p.outputRpath:
-            for i, b in enumerate(NN_BANDS):
-                out[f"rpath_{b}"] = rpath[:, i]
+            per_band("rpath", rpath)
 
-    trans = nets["rtosa_trans"].calc(nn_in, dtype)
-    set_flag("Cloud_risk", trans[:, 7] < p.thresholdCloudTDown865)
-    tdown, tup = trans[:, :8], trans[:, 8:]
+    trans = nets["rtosa_trans"].calc_t(nn_in, dtype)
+    set_flag("Cloud_risk", trans[7] < p.thresholdCloudTDown865)
+    tdown, tup = trans[:8], trans[8:]
     if p.outputTdown:
-        for i, b in enumerate(NN_BANDS):
-            out[f"tdown_{b}"] = tdown[:, i]
+        per_band("tdown", tdown)
     if p.outputTup:
-        for i, b in enumerate(NN_BANDS):
-            out[f"tup_{b}"] = tup[:, i]
+        per_band("tup", tup)
 
     if derive:
         # experimental in SNAP; this is the formula of optical-toolbox @ 92d55223
         with np.errstate(invalid="ignore", divide="ignore"):
             log_rw = np.log((r_tosa - rpath) / (tup * tdown))
     else:
-        log_rw = nets["rtosa_rw"].calc(nn_in, dtype)
+        log_rw = nets["rtosa_rw"].calc_t(nn_in, dtype)
     if p.outputAcReflectance:
         rwa = np.exp(log_rw)
-        prefix = "rrs" if p.outputAsRrs else "rhow"
-        for i, b in enumerate(NN_BANDS):
-            out[f"{prefix}_{b}"] = rwa[:, i] / np.pi if p.outputAsRrs else rwa[:, i]
+        if p.outputAsRrs:
+            per_band("rrs", rwa / np.pi)
+        else:
+            per_band("rhow", rwa)
 
-    # (9.5) water part: [sza, vza, azi_diff_deg, T, S, ln rhow(first k)], k from the net
+    # (9.5) water input [sza, vza, azi_diff_deg, T, S, ln rhow(first k)], k from the net, + ones
     rw_iop = nets["rw_iop"]
-    nn_in_inv = np.empty((n, rw_iop.n_in))
-    nn_in_inv[:, 0] = sun_zenith
-    nn_in_inv[:, 1] = view_zenith
-    nn_in_inv[:, 2] = azi_diff_deg
-    nn_in_inv[:, 3] = p.temperature
-    nn_in_inv[:, 4] = p.salinity
-    nn_in_inv[:, 5:] = log_rw[:, : rw_iop.n_in - 5]
+    k_in = rw_iop.n_in
+    nn_in_inv = np.empty((k_in + 1, n))
+    nn_in_inv[0] = sun_zenith
+    nn_in_inv[1] = view_zenith
+    nn_in_inv[2] = azi_diff_deg
+    nn_in_inv[3] = p.temperature
+    nn_in_inv[4] = p.salinity
+    nn_in_inv[5:k_in] = log_rw[: k_in - 5]
+    nn_in_inv[k_in] = 1.0
     set_flag("Rhow_OOR", _any_out_of_range(nn_in_inv, rw_iop.inmin, rw_iop.inmax))
 
     if p.outputRhown:
         # rw_rwnorm has 11 inputs in every set, also where rw_iop has 13
-        rwn = np.exp(nets["rw_rwnorm"].calc(nn_in_inv[:, :11], dtype))
-        for i, b in enumerate(NN_BANDS[:6]):
-            out[f"rhown_{b}"] = rwn[:, i]
+        rwn = np.exp(nets["rw_rwnorm"].calc_t(nn_in_inv[:11], dtype))
+        per_band("rhown", rwn, NN_BANDS[:6])
 
-    log_iops = rw_iop.calc(nn_in_inv, dtype)
+    log_iops = rw_iop.calc_t(nn_in_inv, dtype)
     iops = np.exp(log_iops)
-    for i, name in enumerate(IOP_NAMES):
-        out[f"iop_{name}"] = iops[:, i]
+    per_band("iop", iops, IOP_NAMES)
 
     lo, hi = rw_iop.outmin, rw_iop.outmax
     set_flag("Iop_OOR", _any_out_of_range(log_iops, lo, hi))
     for i, name in enumerate(IOP_NAMES):
         cap = name.capitalize()
-        set_flag(f"{cap}_at_max", log_iops[:, i] > hi[i] - LOG_THRESH_OOR)
-        set_flag(f"{cap}_at_min", log_iops[:, i] < lo[i] + LOG_THRESH_OOR)
+        set_flag(f"{cap}_at_max", log_iops[i] > hi[i] - LOG_THRESH_OOR)
+        set_flag(f"{cap}_at_min", log_iops[i] < lo[i] + LOG_THRESH_OOR)
 
     if p.outputOos:
-        nn_in_for = np.empty((n, 5 + 5))
-        nn_in_for[:, :5] = nn_in_inv[:, :5]
-        nn_in_for[:, 5:] = log_iops
-        log_rw2 = nets["iop_rw"].calc(nn_in_for, dtype)
+        nn_in_for = np.empty((5 + 5, n))
+        nn_in_for[:5] = nn_in_inv[:5]
+        nn_in_for[5:] = log_iops
+        log_rw2 = nets["iop_rw"].calc_t(nn_in_for, dtype)
         # band ratios B5/B2 and B6/B5 (ln differences) of measured and forward-modelled rhow
-        s1_mess = np.abs(log_rw[:, 4] - log_rw[:, 1])
-        s2_mess = np.abs(log_rw[:, 5] - log_rw[:, 4])
-        s1_nn2 = np.abs(log_rw2[:, 4] - log_rw2[:, 1])
-        s2_nn2 = np.abs(log_rw2[:, 5] - log_rw2[:, 4])
+        s1_mess = np.abs(log_rw[4] - log_rw[1])
+        s2_mess = np.abs(log_rw[5] - log_rw[4])
+        s1_nn2 = np.abs(log_rw2[4] - log_rw2[1])
+        s2_nn2 = np.abs(log_rw2[5] - log_rw2[4])
         rwa_oos = np.maximum(np.abs(s1_nn2 - s1_mess), np.abs(s2_nn2 - s2_mess))
         set_flag("Rhow_OOS", rwa_oos > p.thresholdAcReflecOos)
         out["oos_rrs" if p.outputAsRrs else "oos_rhow"] = rwa_oos
@@ -385,35 +391,33 @@ def c2rcc_msi_pixels(
     kdmin = kd489 = None
     if p.outputKd or p.outputUncertainties:
         rw_kd = nets["rw_kd"]
-        log_kd = rw_kd.calc(nn_in_inv, dtype)
-        kdmin = np.exp(log_kd[:, 0])
-        kd489 = np.exp(log_kd[:, 1])
+        log_kd = rw_kd.calc_t(nn_in_inv, dtype)
+        kdmin = np.exp(log_kd[0])
+        kd489 = np.exp(log_kd[1])
         klo, khi = rw_kd.outmin, rw_kd.outmax
-        set_flag("Kdmin_OOR", (log_kd[:, 0] < klo[0]) | (log_kd[:, 0] > khi[0]))
-        set_flag("Kd489_OOR", (log_kd[:, 1] < klo[1]) | (log_kd[:, 1] > khi[1]))
+        set_flag("Kdmin_OOR", (log_kd[0] < klo[0]) | (log_kd[0] > khi[0]))
+        set_flag("Kd489_OOR", (log_kd[1] < klo[1]) | (log_kd[1] > khi[1]))
         # SNAP tests kd489 (index 1) for Kdmin_at_max too; kept for parity (see docs/c2rcc.md)
-        set_flag("Kdmin_at_max", log_kd[:, 1] > khi[1] - LOG_THRESH_OOR)
-        set_flag("Kd489_at_max", log_kd[:, 1] > khi[1] - LOG_THRESH_OOR)
+        set_flag("Kdmin_at_max", log_kd[1] > khi[1] - LOG_THRESH_OOR)
+        set_flag("Kd489_at_max", log_kd[1] > khi[1] - LOG_THRESH_OOR)
         if p.outputKd:
             out["kd489"] = kd489
             out["kdmin"] = kdmin
 
     if p.outputUncertainties:
-        d_iop = nets["iop_unciop"].calc(log_iops, dtype)
-        unc_iop = iops * (1.0 - np.exp(-d_iop))
-        for i, name in enumerate(IOP_NAMES):
-            out[f"unc_{name}"] = unc_iop[:, i]
-        d_sum = nets["iop_uncsumiop_unckd"].calc(log_iops, dtype)
-        adg = iops[:, 1] + iops[:, 2]
-        atot = adg + iops[:, 0]
-        btot = iops[:, 3] + iops[:, 4]
-        out["unc_adg"] = (1.0 - np.exp(-d_sum[:, 0])) * adg
-        out["unc_atot"] = (1.0 - np.exp(-d_sum[:, 1])) * atot
-        out["unc_btot"] = (1.0 - np.exp(-d_sum[:, 2])) * btot
+        d_iop = nets["iop_unciop"].calc_t(log_iops, dtype)
+        per_band("unc", iops * (1.0 - np.exp(-d_iop)), IOP_NAMES)
+        d_sum = nets["iop_uncsumiop_unckd"].calc_t(log_iops, dtype)
+        adg = iops[1] + iops[2]
+        atot = adg + iops[0]
+        btot = iops[3] + iops[4]
+        out["unc_adg"] = (1.0 - np.exp(-d_sum[0])) * adg
+        out["unc_atot"] = (1.0 - np.exp(-d_sum[1])) * atot
+        out["unc_btot"] = (1.0 - np.exp(-d_sum[2])) * btot
         if p.outputKd:
             # SNAP uses the kd489 uncertainty output (index 3) for kdmin as well
-            out["unc_kd489"] = (1.0 - np.exp(-d_sum[:, 3])) * kd489
-            out["unc_kdmin"] = (1.0 - np.exp(-d_sum[:, 3])) * kdmin
+            out["unc_kd489"] = (1.0 - np.exp(-d_sum[3])) * kd489
+            out["unc_kdmin"] = (1.0 - np.exp(-d_sum[3])) * kdmin
 
     flags |= np.uint32(FLAG_MASKS["Valid_PE"])
     return out, flags
@@ -502,7 +506,7 @@ def run_c2rcc_msi(
         With ``params.useEcmwfAuxData``: ``tco3`` (total ozone, kg m-2) and ``msl`` (Pa) on the
         scene grid. Without them the constants ``ozone``/``press`` are used, as SNAP does.
     chunk_rows:
-        Rows per work unit (default: about 64k pixels); bounds memory for large scenes.
+        Rows per work unit (default: about 8k pixels); bounds memory for large scenes.
     threads:
         Worker threads over chunks (default ``os.cpu_count()``).
     dtype:
@@ -564,7 +568,8 @@ def run_c2rcc_msi(
         for b in SOURCE_BANDS:
             data[f"rtoa_{b}"][...] = bands[b]
 
-    rows = chunk_rows or max(1, 65536 // max(shape[1], 1))
+    # ~8k pixels per chunk keeps a layer's activations (<= 100 x 8k doubles) in L2/L3 cache
+    rows = chunk_rows or max(1, CHUNK_PIXELS // max(shape[1], 1))
 
     def work(r0: int) -> None:
         sl = slice(r0, min(r0 + rows, shape[0]))
@@ -572,7 +577,7 @@ def run_c2rcc_msi(
         if not valid.any():
             return
         idx = np.nonzero(valid)
-        rtoa = np.stack([bands[b][sl][idx] for b in NN_BANDS], axis=1).astype(np.float64)
+        rtoa = np.stack([bands[b][sl][idx] for b in NN_BANDS]).astype(np.float64)
         res, fl = c2rcc_msi_pixels(
             nets,
             p,
@@ -597,8 +602,12 @@ def run_c2rcc_msi(
             for r0 in starts:
                 work(r0)
         else:
-            with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                list(pool.map(work, starts))
+            # one BLAS thread per worker: the element-wise passes (cast, gather) cost as much as
+            # the GEMMs and only run in parallel across chunks, and nested BLAS threads would
+            # oversubscribe the cores
+            with threadpool_limits(limits=1, user_api="blas"):
+                with ThreadPoolExecutor(max_workers=n_threads) as pool:
+                    list(pool.map(work, starts))
 
     # virtual bands from the float32 real bands, in SNAP's dependency order
     for s in specs:
