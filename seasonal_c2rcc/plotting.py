@@ -355,24 +355,41 @@ def plot_timeseries(
     d = d.sort_values("t")
     ok = d[np.isfinite(d["median"])]
     if len(ok):
-        ax.fill_between(
-            ok["t"], ok["p10"], ok["p90"], color="0.8", label="P10-P90 over the sub-tile", zorder=1
+        if len(ok) > 1:
+            ax.fill_between(
+                ok["t"],
+                ok["p10"],
+                ok["p90"],
+                color="0.85",
+                label="P10-P90 over the sub-tile",
+                zorder=1,
+            )
+        ax.errorbar(
+            ok["t"],
+            ok["median"],
+            yerr=[ok["median"] - ok["p10"], ok["p90"] - ok["median"]],
+            fmt="none",
+            ecolor="0.45",
+            elinewidth=1,
+            capsize=3,
+            zorder=2,
+            label=None if len(ok) > 1 else "P10-P90 over the sub-tile",
         )
         ax.plot(ok["t"], ok["median"], color="0.3", lw=1, zorder=2)
-        seasons = list(dict.fromkeys(d["season"]))
         colours = plt.get_cmap("tab10")
-        for i, s in enumerate(seasons):
+        for i, s in enumerate(dict.fromkeys(d["season"])):  # colour fixed per season name
             sel = ok[ok["season"] == s]
-            ax.scatter(
-                sel["t"],
-                sel["median"],
-                color=colours(i % 10),
-                s=28,
-                zorder=3,
-                label=s,
-                edgecolor="black",
-                lw=0.4,
-            )
+            if len(sel):
+                ax.scatter(
+                    sel["t"],
+                    sel["median"],
+                    color=colours(i % 10),
+                    s=28,
+                    zorder=3,
+                    label=s,
+                    edgecolor="black",
+                    lw=0.4,
+                )
     else:
         ax.text(
             0.5,
