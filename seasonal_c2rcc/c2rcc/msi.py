@@ -572,6 +572,12 @@ def run_c2rcc_msi(
     rows = chunk_rows or max(1, CHUNK_PIXELS // max(shape[1], 1))
 
     def work(r0: int) -> None:
+        # numpy's error state is per thread (context variable): set it in each worker; log of a
+        # non-positive reflectance gives NaN as in Java, not a warning
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            _work(r0)
+
+    def _work(r0: int) -> None:
         sl = slice(r0, min(r0 + rows, shape[0]))
         valid = expr.evaluate({b: bands[b][sl] for b in expr.bands}, bands["B8A"][sl].shape)
         if not valid.any():
@@ -597,22 +603,21 @@ def run_c2rcc_msi(
 
     starts = range(0, shape[0], rows)
     n_threads = threads or os.cpu_count() or 1
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    # one BLAS thread per worker: the element-wise passes (cast, gather) cost as much as the GEMMs
+    # and only run in parallel across chunks; nested BLAS threads would oversubscribe the cores
+    with threadpool_limits(limits=1, user_api="blas"):
         if n_threads == 1 or len(starts) == 1:
             for r0 in starts:
                 work(r0)
         else:
-            # one BLAS thread per worker: the element-wise passes (cast, gather) cost as much as
-            # the GEMMs and only run in parallel across chunks, and nested BLAS threads would
-            # oversubscribe the cores
-            with threadpool_limits(limits=1, user_api="blas"):
-                with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                    list(pool.map(work, starts))
+            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+                list(pool.map(work, starts))
 
     # virtual bands from the float32 real bands, in SNAP's dependency order
     for s in specs:
         if s.expression is not None:
-            data[s.name] = _virtual(s.name, data, p)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                data[s.name] = _virtual(s.name, data, p)
             # SNAP has no stored value for virtual bands; 0 keeps "invalid pixels are 0" true
             data[s.name][flags == 0] = 0.0
 

@@ -154,9 +154,7 @@ class NeuralNet:
     sizes: tuple[int, ...]
     weights: tuple[npt.NDArray[np.float64], ...]
     biases: tuple[npt.NDArray[np.float64], ...]
-    _scaled: dict[str, list[np.ndarray]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _scaled: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_in(self) -> int:
@@ -286,7 +284,6 @@ def _scratch(name: str, size: int, dtype: npt.DTypeLike) -> np.ndarray:
         buf = np.empty(size, dtype=dtype)
         bufs[key] = buf
     return buf
-
 
 
 def parse_net(text: str, name: str = "<net>") -> NeuralNet:

@@ -83,7 +83,9 @@ def test_rrs_is_rhow_over_pi(std_nets: NetSet) -> None:
     rrs = run_c2rcc_msi(toa, angles, params=C2rccMsiParams(outputAsRrs=True), nets=std_nets)
     for b in NN_BANDS:
         assert f"rhow_{b}" not in rrs
-        np.testing.assert_allclose(rrs[f"rrs_{b}"].values, rhow[f"rhow_{b}"].values / np.pi, rtol=1e-6)
+        np.testing.assert_allclose(
+            rrs[f"rrs_{b}"].values, rhow[f"rhow_{b}"].values / np.pi, rtol=1e-6
+        )
         assert rrs[f"rrs_{b}"].attrs["units"] == "sr^-1"
 
 
