@@ -150,14 +150,16 @@ class Dice:
         self._counters: dict[str, itertools.count[int]] = {}
         self._lock = threading.Lock()
 
-    def roll(self, kind: str, probability: float) -> bool:
-        """True with ``probability``; consumes one draw of ``kind`` only when probability > 0."""
-        if probability <= 0.0:
-            return False
+    def draw(self, kind: str) -> float:
+        """Next number in [0, 1) of the ``kind`` sequence."""
         with self._lock:
             counter = self._counters.setdefault(kind, itertools.count())
             n = next(counter)
-        return unit_hash(self.seed, kind, str(n)) < probability
+        return unit_hash(self.seed, kind, str(n))
+
+    def roll(self, kind: str, probability: float) -> bool:
+        """True with ``probability``; consumes one draw of ``kind`` only when probability > 0."""
+        return probability > 0.0 and self.draw(kind) < probability
 
     def keyed(self, kind: str, key: str, probability: float) -> bool:
         """True with ``probability`` for a stable ``key`` (e.g. a job id)."""

@@ -178,7 +178,7 @@ class EmulatorApp:
                 self._record("fault", kind="drop_connection", path=request.path)
                 return self._drop(request)
             if self.dice.roll("5xx", faults.http_5xx_rate):
-                status = _5XX[self.dice.choice("5xx-status", str(time.time_ns()), 4)]
+                status = _5XX[int(self.dice.draw("5xx-status") * len(_5XX))]
                 self._record("fault", kind="http_5xx", status=status, path=request.path)
                 raise ApiError(status, {500: "Internal Server Error", 502: "Bad Gateway",
                                         503: "Service Unavailable",
