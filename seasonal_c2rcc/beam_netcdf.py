@@ -160,7 +160,8 @@ def _grid_from_dataset(
     ry = float(ys[0] - ys[1])
     if rx <= 0 or ry <= 0:
         raise ValueError("x must increase and y decrease (north-up grid)")
-    return BeamGrid(int(epsg), xs[0] - rx / 2, ys[0] + ry / 2, rx, ry, xs.size, ys.size)
+    return BeamGrid(int(epsg), float(xs[0] - rx / 2), float(ys[0] + ry / 2), rx, ry,
+                    int(xs.size), int(ys.size))
 
 
 def write_beam_netcdf(
@@ -233,8 +234,9 @@ def write_beam_netcdf(
             v.setncattr("crs_wkt", wkt)
             v.setncattr("spatial_ref", wkt)
             v.setncattr("epsg_code", f"EPSG:{g.epsg}")
-            v.setncattr("i2m", f"{g.res_x!r},0.0,0.0,{-g.res_y!r},{g.ulx!r},{g.uly!r}")
-            v.setncattr("GeoTransform", f"{g.ulx!r} {g.res_x!r} 0.0 {g.uly!r} 0.0 {-g.res_y!r}")
+            sx, sy, ulx, uly = float(g.res_x), float(g.res_y), float(g.ulx), float(g.uly)
+            v.setncattr("i2m", f"{sx!r},0.0,0.0,{-sy!r},{ulx!r},{uly!r}")
+            v.setncattr("GeoTransform", f"{ulx!r} {sx!r} 0.0 {uly!r} 0.0 {-sy!r}")
 
             for name, data, std, units in (
                 ("lat", lat, "latitude", "degrees_north"),

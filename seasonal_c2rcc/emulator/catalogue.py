@@ -296,7 +296,10 @@ def _acquisition_products(
             f"{gen:%Y%m%dT%H%M%S}.SAFE"
         )
         # The two baselines of one datatake differ slightly in size (different compression).
-        bsize = size if baseline == "N0500" else int(size * (0.97 + 0.02 * unit("bs", *key)))
+        # (kept within the 600-800 MB band of full products).
+        shrink = 0.9 + 0.1 * unit("bs", *key)
+        bsize = size if baseline == "N0500" else int(size - (full_size - 600_000_000) *
+                                                     (1 - shrink) * size / full_size)
         products.append(
             Product(pid, tile, platform, sensing, baseline, orbit, gen, cloud, bsize, partial, cut_x)
         )
