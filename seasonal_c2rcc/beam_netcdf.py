@@ -19,6 +19,7 @@ The ``crs`` variable carries the UTM grid exactly:
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,7 +165,7 @@ def _grid_from_dataset(
                     int(xs.size), int(ys.size))
 
 
-def write_beam_netcdf(
+def _write_beam_netcdf(
     path: str | os.PathLike[str],
     ds: xr.Dataset,
     *,
@@ -299,6 +300,17 @@ def write_beam_netcdf(
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+#: The netCDF-C/HDF5 libraries are not thread-safe: one writer at a time per process (the emulator
+#: writes results from several request threads; concurrent writes crashed it with a segfault).
+_HDF5_LOCK = threading.RLock()
+
+
+def write_beam_netcdf(*args: Any, **kwargs: Any) -> Any:
+    """Thread-safe :func:`_write_beam_netcdf` (see its docstring)."""
+    with _HDF5_LOCK:
+        return _write_beam_netcdf(*args, **kwargs)
 
 
 def _flag_attributes() -> dict[str, Any]:
