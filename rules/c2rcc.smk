@@ -16,6 +16,8 @@ rule remote_job:
         log_dir="logs/eocanvas/remote",
     resources:
         eocanvas_jobs=1,
+        # the script needs its attempt number (back-off, giving up); resources get it per attempt
+        attempt=lambda wildcards, attempt: attempt,
     retries: config["eocanvas"]["retries"]
     localrule: True
     script:

@@ -24,11 +24,11 @@ try:
         state_dir=Path(snakemake.params.state_dir),
         out_dir=Path(snakemake.params.out_dir),
         log_dir=Path(snakemake.params.log_dir),
-        attempt=snakemake.attempt,
+        attempt=int(snakemake.resources.attempt),
         report=log.info,
     )
 except Exception as exc:
-    log.error(
+    log.exception(
         "job %s failed: %s. Job record: %s/jobs/%s.json; resume by re-running the same "
         "snakemake command (finished and running remote jobs are never submitted again).",
         spec.key, exc, snakemake.params.state_dir, spec.key,

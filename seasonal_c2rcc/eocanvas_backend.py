@@ -202,7 +202,7 @@ class JobRunner:
                 download_id = self.ledger.paced_call(
                     "hda_order",
                     reserve_key,
-                    lambda p=p: wekeo.order(self.hda, self.dataset_id, p),
+                    lambda p=p: wekeo.order(self.hda, self.dataset_id, p["id"], p["location"]),
                     quota_reset=_quota_reset,
                     on_wait=self._on_wait,
                 )

@@ -142,20 +142,16 @@ def search(client: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
         raise
 
 
-def order(client: Any, dataset_id: str, feature: dict[str, Any]) -> str:
+def order(client: Any, dataset_id: str, product_id: str, location: str) -> str:
     """Place one HDA order for one product (never ``get_download_urls()`` on a result set)."""
-    body = {
-        "dataset_id": dataset_id,
-        "product_id": feature["id"],
-        "location": feature["properties"]["location"],
-    }
+    body = {"dataset_id": dataset_id, "product_id": product_id, "location": location}
     try:
         reply = client.post(body, "dataaccess/download")
     except Exception as exc:
-        _raise_hda(exc, f"order of {feature['id']}")
+        _raise_hda(exc, f"order of {product_id}")
         raise
     if not isinstance(reply, dict) or "download_id" not in reply:
-        raise CatalogueError(f"HDA order of {feature['id']}: malformed reply {reply!r}")
+        raise CatalogueError(f"HDA order of {product_id}: malformed reply {reply!r}")
     return str(reply["download_id"])
 
 
