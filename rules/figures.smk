@@ -1,34 +1,5 @@
 # Figures for people and the Snakemake report: season maps, sub-tile time series, campaign
-# status (docs/composites.md). Captions in report/. Uses rules/composite.smk.
-from seasonal_c2rcc.status import state_fingerprint
-
-FIGURES = "results/figures"
-STATUS_NOW = "results/status/campaign_status"
-
-
-def figures_config():
-    """Figure settings (``figures`` config section when present, else the defaults)."""
-    section = config.get("figures") or {}
-    return {
-        "basemap": section.get("basemap", "Esri.OceanBasemap"),
-        "basemap_cache": section.get("basemap_cache", "results/.basemap_cache"),
-    }
-
-
-def season_composites(wildcards):
-    """The composites of every sub-tile of one tile, year and season."""
-    return expand(
-        COMPOSITE_NC,
-        tile=wildcards.tile,
-        year=wildcards.year,
-        season=wildcards.season,
-        subtile=subtile_ids(wildcards.tile),
-    )
-
-
-def subtile_outlines(wildcards):
-    """{sub-tile id: UTM WKT} of one tile, for the map outlines."""
-    return {s.id: s.geometry.wkt for s in SUBTILES if s.tile == wildcards.tile}
+# status (docs/composites.md). Captions in report/. Functions in rules/composite_common.smk.
 
 
 rule season_map:
@@ -36,7 +7,7 @@ rule season_map:
         composites=season_composites,
     output:
         report(
-            FIGURES + "/{tile}/{year}/{season}_map.png",
+            "results/figures/{tile}/{year}/{season}_map.png",
             caption="../report/season_map.rst",
             category="{tile}",
             subcategory="season maps",
@@ -48,6 +19,8 @@ rule season_map:
         ),
     log:
         "logs/season_map/{tile}/{year}/{season}.log",
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     params:
         outlines=subtile_outlines,
         title="{tile} {season} {year}",
@@ -58,10 +31,10 @@ rule season_map:
 
 rule timeseries_plot:
     input:
-        table=TIMESERIES + ".parquet",
+        table="results/timeseries/{tile}.parquet",
     output:
         report(
-            FIGURES + "/{tile}/timeseries_{subtile}.png",
+            "results/figures/{tile}/timeseries_{subtile}.png",
             caption="../report/timeseries_plot.rst",
             category="{tile}",
             subcategory="time series",
@@ -69,6 +42,8 @@ rule timeseries_plot:
         ),
     log:
         "logs/timeseries_plot/{tile}/{subtile}.log",
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     script:
         "../scripts/plot_timeseries.py"
 
@@ -79,18 +54,18 @@ rule campaign_status_map:
         composites=all_composites(),
     output:
         png=report(
-            FIGURES + "/campaign_status.png",
+            "results/figures/campaign_status.png",
             caption="../report/campaign_status.rst",
             category="campaign",
             labels={"figure": "campaign status"},
         ),
-        csv=FIGURES + "/campaign_status.csv",
-        json=FIGURES + "/campaign_status.json",
+        csv="results/figures/campaign_status.csv",
+        json="results/figures/campaign_status.json",
     log:
         "logs/campaign_status/final.log",
     localrule: True
-    params:
-        results="results",
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     script:
         "../scripts/campaign_status.py"
 
@@ -100,40 +75,15 @@ rule campaign_status_map:
 # campaign state changed (force with --forcerun campaign_status).
 rule campaign_status:
     output:
-        png=STATUS_NOW + ".png",
-        csv=STATUS_NOW + ".csv",
-        json=STATUS_NOW + ".json",
+        png="results/status/campaign_status.png",
+        csv="results/status/campaign_status.csv",
+        json="results/status/campaign_status.json",
     log:
         "logs/campaign_status/now.log",
     localrule: True
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     params:
-        results="results",
-        fingerprint=lambda wildcards: state_fingerprint("results"),
+        fingerprint=status_fingerprint,
     script:
         "../scripts/campaign_status.py"
-
-
-def composite_targets():
-    """Every final output of compositing and figures, for the Snakefile's `rule all`."""
-    targets = []
-    for t, y, s, st in campaign_units():
-        fmt = dict(tile=t, year=y, season=s, subtile=st)
-        targets += [COMPOSITE_NC.format(**fmt), COMPOSITE_COG.format(**fmt)]
-    for tile in TILES:
-        targets += expand(
-            CLIMATOLOGY_NC, tile=tile, season=SEASONS, subtile=subtile_ids(tile)
-        )
-        targets += [TIMESERIES.format(tile=tile) + ext for ext in (".parquet", ".csv")]
-        targets += expand(
-            FIGURES + "/{tile}/{year}/{season}_map.png",
-            tile=tile,
-            year=YEARS,
-            season=SEASONS,
-        )
-        targets += expand(
-            FIGURES + "/{tile}/timeseries_{subtile}.png",
-            tile=tile,
-            subtile=subtile_ids(tile),
-        )
-    targets.append(FIGURES + "/campaign_status.png")
-    return list(dict.fromkeys(targets))

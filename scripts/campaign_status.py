@@ -10,7 +10,7 @@ log = script_logger(snakemake, "seasonal_c2rcc.status")
 try:
     c = load_campaign(snakemake.config)
     units = [(s.tile, y, w.name, s.id) for s in c.subtiles for y in c.years for w in c.seasons]
-    df = campaign_status(units, snakemake.params.results)
+    df = campaign_status(units, "results")  # rule paths are relative to the working directory
     write_status_table(df, snakemake.output.csv, snakemake.output.json)
     save_png(status_figure(df), snakemake.output.png)
     log.info("campaign status: %s", summary_counts(df))
