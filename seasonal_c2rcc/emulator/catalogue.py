@@ -148,7 +148,12 @@ class Product:
         return _footprint(self.tile, self.utm_data_bounds())
 
     def feature(self) -> dict[str, Any]:
-        """The HDA search feature for this product."""
+        """The HDA search feature for this product (a fresh dict; built once per product)."""
+        import copy
+
+        return copy.deepcopy(_feature(self))
+
+    def _build_feature(self) -> dict[str, Any]:
         ring = self.footprint()
         lons = [p[0] for p in ring]
         lats = [p[1] for p in ring]
@@ -188,6 +193,11 @@ class Product:
         g = tile_grid(self.tile)
         xmin, _, xmax, _ = self.utm_data_bounds()
         return (xmax - xmin) / g.size
+
+
+@lru_cache(maxsize=8192)
+def _feature(product: Product) -> dict[str, Any]:
+    return product._build_feature()
 
 
 @lru_cache(maxsize=4096)
@@ -316,28 +326,34 @@ def products_for_tile(tile: str, start: datetime, end: datetime) -> list[Product
     """All products of ``tile`` sensed in [start, end] (and not after now), sorted by time/id."""
     tid = validate_tile_id(tile)
     tile_grid(tid)  # raises ConfigError for impossible 100 km squares
-    now = datetime.now(UTC)
-    end = min(end, now)
-    first = max(start.date(), S2A_START)
-    products: list[Product] = []
+    end = min(end, datetime.now(UTC))
     if end < start:
-        return products
-    for orbit, offset, seconds in _tile_orbits(tid):
+        return []
+    out: list[Product] = []
+    for year in range(max(start.year, S2A_START.year), end.year + 1):
+        out.extend(p for p in _year_products(tid, year) if start <= p.sensing <= end)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _year_products(tile: str, year: int) -> tuple[Product, ...]:
+    """Every product of ``tile`` sensed in ``year`` (cached: searches repeat a lot)."""
+    first = max(date(year, 1, 1), S2A_START)
+    last = date(year, 12, 31)
+    products: list[Product] = []
+    for orbit, offset, seconds in _tile_orbits(tile):
         for slot, slot_offset in (("A", 0), ("B", 5)):
             phase = (offset + slot_offset) % REVISIT_DAYS
             # first day >= first with (day - S2A_START) % 10 == phase
             delta = (first - S2A_START).days
-            k = (phase - delta) % REVISIT_DAYS
-            day = first + timedelta(days=k)
-            while day <= end.date():
+            day = first + timedelta(days=(phase - delta) % REVISIT_DAYS)
+            while day <= last:
                 platform = _platform_on(day, slot)
                 if platform is not None:
-                    for p in _acquisition_products(tid, day, platform, orbit, seconds):
-                        if start <= p.sensing <= end:
-                            products.append(p)
+                    products.extend(_acquisition_products(tile, day, platform, orbit, seconds))
                 day += timedelta(days=REVISIT_DAYS)
     products.sort(key=lambda p: (p.sensing, p.id))
-    return products
+    return tuple(products)
 
 
 @lru_cache(maxsize=8192)

@@ -349,8 +349,10 @@ class EmulatorApp:
         props["returned"] = len(page)
         self._record("search", username=user, query=body, status=200, total_results=len(found),
                      returned=len(page), product_ids=[p.id for p in page])
+        # The cached feature dicts are serialised as-is (read-only here, so no copies).
         return json_response({"type": "FeatureCollection",
-                              "features": [p.feature() for p in page], "properties": props})
+                              "features": [catalogue._feature(p) for p in page],
+                              "properties": props})
 
     def on_order(self, request: Request, user: str) -> Response:
         body = self._json_body(request)
