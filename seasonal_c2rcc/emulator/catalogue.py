@@ -183,9 +183,16 @@ class Product:
                     "orbitDirection": "DESCENDING",
                     "timeliness": "Nominal",
                     "dataCoverage": round(self.coverage * 100, 2),
+                    "missionTakeId": self.mission_take_id,
+                    "sensorMode": "INS-NOBS",
                 },
             },
         }
+
+    @property
+    def mission_take_id(self) -> str:
+        """Datatake id (alphanumeric, as the queryable's pattern requires)."""
+        return f"G{self.platform}{self.sensing:%Y%m%dT%H%M%S}R{self.orbit:03d}"
 
     @property
     def coverage(self) -> float:
@@ -455,6 +462,10 @@ class Query:
     product_identifier: str | None
     start_index: int
     items_per_page: int
+    status: str | None = None
+    instrument: str | None = None
+    sensor_mode: str | None = None
+    mission_take_id: str | None = None
 
 
 def _parse_datetime(key: str, value: str) -> datetime:
@@ -559,6 +570,10 @@ def parse_query(body: Any) -> Query:
         product_type=product_type,
         platform=body.get("platform"),
         product_identifier=body.get("productIdentifier"),
+        status=body.get("status"),
+        instrument=body.get("instrument"),
+        sensor_mode=body.get("sensorMode"),
+        mission_take_id=body.get("missionTakeId"),
         start_index=_parse_index("startIndex", body.get("startIndex", 0)),
         items_per_page=items,
     )
@@ -575,6 +590,13 @@ def search(q: Query) -> list[Product]:
         out.extend(products_for_tile(tile, q.start, q.end))
     if q.platform:
         out = [p for p in out if p.platform == q.platform]
+    # Every emulated product is an online MSI nominal observation with one datatake id.
+    if q.status == "OFFLINE" or q.instrument not in (None, "MSI"):
+        return []
+    if q.sensor_mode not in (None, "INS-NOBS"):
+        return []
+    if q.mission_take_id:
+        out = [p for p in out if p.mission_take_id == q.mission_take_id]
     if q.product_identifier:
         out = [p for p in out if q.product_identifier in p.id]
     if q.bbox is not None:

@@ -691,6 +691,7 @@ def new_job(
     stuck = dice.keyed("job-stuck", job_id, faults.stuck_job_rate)
     outputs = [asdict(o) for o in plan.outputs] if outcome == "successful" else []
     geo_regions = []
+    work_items = []
     for write in write_nodes(sub.nodes):
         try:
             chain = trace(sub.nodes, write)
@@ -698,6 +699,15 @@ def new_job(
             continue
         region = chain.subset.params.get("geoRegion") if chain.subset else None
         geo_regions.append(region)
+        keys = placeholders(chain.read.params.get("file", "")) if chain.read else set()
+        key = next(iter(keys)) if len(keys) == 1 else None
+        # One (product, region) unit of work per Write node, for duplicate-work checks.
+        work_items.append({
+            "write": write.id,
+            "input_key": key,
+            "product_id": products[key].id if key in products else None,
+            "geo_region": region,
+        })
     return {
         "job_id": job_id,
         "seq": seq,
@@ -720,7 +730,7 @@ def new_job(
             for k, p in products.items()
         },
         "geo_regions": geo_regions,
-        "produced": False,
+        "work_items": work_items,
     }
 
 

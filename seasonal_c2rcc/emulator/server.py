@@ -146,7 +146,13 @@ class EmulatorApp:
         request = Request(environ)
         request.max_content_length = MAX_BODY
         try:
-            response = self.dispatch(request)
+            try:
+                response = self.dispatch(request)
+            except HTTPException as exc:  # e.g. 413 from werkzeug's body size limit
+                if exc.code == 413:
+                    raise ApiError(413, f"Request body too large (limit {MAX_BODY} bytes)"
+                                   ) from None
+                raise ApiError(exc.code or 400, exc.description or "Bad request") from None
         except ApiError as exc:
             response = json_response(
                 {"message": exc.message, "status": exc.status, **exc.extra},
@@ -401,7 +407,9 @@ class EmulatorApp:
         return rows[0][0], rows[0][1], int(rows[0][2])
 
     def on_download(self, request: Request, user: str, download_id: str) -> Response:
-        product_id, _owner, polls = self._order(download_id)
+        product_id, owner, polls = self._order(download_id)
+        if owner != user:
+            raise ApiError(404, f"Download {download_id!r} not found")
         product = product_by_id(product_id)
         assert product is not None
         ready = polls >= self.faults.order_ready_polls
@@ -514,8 +522,9 @@ class EmulatorApp:
                 raise jobs.ExecError("Request body is not valid JSON") from None
             if body is None:
                 raise jobs.ExecError("Request body is empty; a JSON object is required")
-            known = {r[0] for r in self.state.query(
-                "SELECT download_id FROM orders WHERE username=?", (user,))}
+            # Any download id this broker issued is accepted here; the real stage-in fetches
+            # it server-side, so the id is what matters, not the host in the URL.
+            known = {r[0] for r in self.state.query("SELECT download_id FROM orders")}
             sub = jobs.validate_execution(pid, body, known)
         except jobs.ExecError as exc:
             self._record("submission", **record, status=exc.status, message=exc.message,
@@ -548,7 +557,7 @@ class EmulatorApp:
             self.executor.submit(self._produce, job)
         ghost = self.dice.roll("submit-5xx", self.faults.submit_5xx_after_create_rate)
         record.update(accepted=True, job_id=job["job_id"], geo_regions=job["geo_regions"],
-                      status=504 if ghost else 201)
+                      work_items=job["work_items"], status=504 if ghost else 201)
         self._record("submission", **record)
         if ghost:
             self._record("fault", kind="submit_5xx_after_create", job_id=job["job_id"])

@@ -108,6 +108,12 @@ def test_search_filters() -> None:
     found = cat.search(cat.parse_query({**base, "bbox": bb}))
     assert "30UUA" in {p.tile for p in found}
     assert all(Polygon(p.footprint()).intersects(box(*bb)) for p in found)
+    assert not cat.search(cat.parse_query({**base, "tileId": "30UUA", "status": "OFFLINE"}))
+    assert not cat.search(cat.parse_query({**base, "tileId": "30UUA", "instrument": "AUX"}))
+    take = by_tile[3].mission_take_id
+    assert [p.mission_take_id for p in cat.search(cat.parse_query(
+        {**base, "tileId": "30UUA", "missionTakeId": take}))] == [take] * len(
+        [p for p in by_tile if p.mission_take_id == take])
     one_day = cat.search(cat.parse_query({**base, "tileId": "30UUA",
                                           "startdate": by_tile[0].sensing.isoformat(),
                                           "enddate": by_tile[0].sensing.isoformat()}))

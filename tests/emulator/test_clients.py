@@ -120,6 +120,9 @@ def test_submit_poll_logs_results_download(emulator, hda_client, eocanvas_api,
     assert sub["job_id"] == job.job_id and "<graph" in sub["graph_xml"]
     assert sub["eo_input"] == [{"img1": url}]
     assert sub["eo_config"] == [{"img1": {"uncompress": False, "subPath": ""}}]
+    assert sub["work_items"] == [{"write": "Write", "input_key": "img1",
+                                  "product_id": sub["products"][0],
+                                  "geo_region": lonlat_wkt(BOX)}]
     assert len(acc["status_polls"]) >= 2 and acc["log_fetches"] and acc["results_fetches"]
     assert acc["downloads"][-1]["kind"] == "result"
 
