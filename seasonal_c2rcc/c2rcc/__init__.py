@@ -15,6 +15,7 @@ from seasonal_c2rcc.c2rcc.msi import (
     NN_BANDS,
     SOURCE_BANDS,
     c2rcc_msi_pixels,
+    nets_evaluated,
     output_bands,
     run_c2rcc_msi,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "c2rcc_msi_pixels",
     "find_nets_dir",
     "load_nets",
+    "nets_evaluated",
     "output_bands",
     "parse_net",
     "run_c2rcc_msi",

@@ -222,6 +222,25 @@ def output_bands(params: C2rccMsiParams) -> list[BandSpec]:
     return b
 
 
+def nets_evaluated(params: C2rccMsiParams) -> list[str]:
+    """Roles of the nets ``params`` makes the algorithm evaluate per valid pixel (cost model)."""
+    p = params
+    derive = p.deriveRwFromPathAndTransmittance
+    wanted = {
+        "rtosa_trans": True,
+        "rtosa_rw": not derive,
+        "rtosa_rpath": p.outputRpath or derive,
+        "rtosa_aann": p.outputRtosaGcAann or p.outputOos,
+        "rw_iop": True,
+        "rw_rwnorm": p.outputRhown,
+        "iop_rw": p.outputOos,
+        "rw_kd": p.outputKd or p.outputUncertainties,
+        "iop_unciop": p.outputUncertainties,
+        "iop_uncsumiop_unckd": p.outputUncertainties,
+    }
+    return [role for role, on in wanted.items() if on]
+
+
 def _jd(v: float) -> str:
     """Java's ``Double.toString`` for the plain numbers used in SNAP's expressions."""
     return repr(float(v))
@@ -324,8 +343,10 @@ def c2rcc_msi_pixels(
         if p.outputRpath:
             per_band("rpath", rpath)
 
-    trans = nets["rtosa_trans"].calc_t(nn_in, dtype)
-    set_flag("Cloud_risk", trans[7] < p.thresholdCloudTDown865)
+    # tdown(B8A) alone feeds the always-on cloud test; the other 15 outputs only when asked for
+    need_all = p.outputTdown or p.outputTup or derive
+    trans = nets["rtosa_trans"].calc_t(nn_in, dtype, None if need_all else slice(7, 8))
+    set_flag("Cloud_risk", trans[7 if need_all else 0] < p.thresholdCloudTDown865)
     tdown, tup = trans[:8], trans[8:]
     if p.outputTdown:
         per_band("tdown", tdown)
@@ -560,8 +581,7 @@ def run_c2rcc_msi(
         pr_field = np.broadcast_to(np.float64(p.press), shape)
 
     specs = output_bands(p)
-    real = [s for s in specs if s.expression is None and s.name != "c2rcc_flags"]
-    data = {s.name: np.zeros(shape, dtype=np.float32) for s in real}
+    data = {s.name: np.zeros(shape, dtype=np.float32) for s in specs if s.name != "c2rcc_flags"}
     flags = np.zeros(shape, dtype=np.uint32)
 
     if p.outputRtoa:
@@ -577,29 +597,51 @@ def run_c2rcc_msi(
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             _work(r0)
 
+    virtual = [sp.name for sp in specs if sp.expression is not None]
+
     def _work(r0: int) -> None:
         sl = slice(r0, min(r0 + rows, shape[0]))
         valid = expr.evaluate({b: bands[b][sl] for b in expr.bands}, bands["B8A"][sl].shape)
-        if not valid.any():
+        flat = np.flatnonzero(valid)
+        if flat.size == 0:
             return
-        idx = np.nonzero(valid)
-        rtoa = np.stack([bands[b][sl][idx] for b in NN_BANDS]).astype(np.float64)
+        everything = flat.size == valid.size
+
+        def gather(a: npt.NDArray[np.floating]) -> F64:
+            # 1-D take on the chunk's rows (contiguous) is cheaper than 2-D fancy indexing
+            part = a[sl].reshape(-1)
+            return (part if everything else part[flat]).astype(np.float64)
+
         res, fl = c2rcc_msi_pixels(
             nets,
             p,
-            rtoa,
-            ang["sun_zenith"][sl][idx].astype(np.float64),
-            ang["sun_azimuth"][sl][idx].astype(np.float64),
-            ang["view_zenith_mean"][sl][idx].astype(np.float64),
-            ang["view_azimuth_mean"][sl][idx].astype(np.float64),
-            alt[sl][idx].astype(np.float64),
-            np.asarray(pr_field[sl][idx], dtype=np.float64),
-            np.asarray(oz_field[sl][idx], dtype=np.float64),
+            np.stack([gather(bands[b]) for b in NN_BANDS]),
+            gather(ang["sun_zenith"]),
+            gather(ang["sun_azimuth"]),
+            gather(ang["view_zenith_mean"]),
+            gather(ang["view_azimuth_mean"]),
+            gather(alt),
+            gather(pr_field),
+            gather(oz_field),
             dtype=dtype,
         )
+        # the output arrays are fresh C-contiguous (H, W): a row slice reshapes to a view
         for name, values in res.items():
-            data[name][sl][idx] = values
-        flags[sl][idx] = fl
+            target = data[name][sl].reshape(-1)
+            if everything:
+                target[:] = values
+            else:
+                target[flat] = values
+        flags[sl].reshape(-1)[flat] = fl
+        # virtual bands from the float32 real bands, in SNAP's dependency order; invalid pixels
+        # keep 0 (SNAP stores nothing for virtual bands, 0 keeps "invalid pixels are 0" true)
+        chunk = {k: v[sl] for k, v in data.items()}
+        for name in virtual:
+            values32 = _virtual(name, chunk, p)
+            if not everything:
+                values32[~valid] = 0.0
+            data[name][sl] = values32
+            chunk[name] = data[name][sl]
 
     starts = range(0, shape[0], rows)
     n_threads = threads or os.cpu_count() or 1
@@ -612,14 +654,6 @@ def run_c2rcc_msi(
         else:
             with ThreadPoolExecutor(max_workers=n_threads) as pool:
                 list(pool.map(work, starts))
-
-    # virtual bands from the float32 real bands, in SNAP's dependency order
-    for s in specs:
-        if s.expression is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                data[s.name] = _virtual(s.name, data, p)
-            # SNAP has no stored value for virtual bands; 0 keeps "invalid pixels are 0" true
-            data[s.name][flags == 0] = 0.0
 
     return _to_dataset(specs, data, flags, p, nets, lat, lon, shape, use_ecmwf)
 

@@ -203,9 +203,15 @@ class NeuralNet:
         return self._scaled[key]
 
     def calc_t(
-        self, x: npt.NDArray[np.floating], dtype: npt.DTypeLike = np.float64
+        self,
+        x: npt.NDArray[np.floating],
+        dtype: npt.DTypeLike = np.float64,
+        outputs: slice | None = None,
     ) -> npt.NDArray[np.floating]:
         """Evaluate on feature-major input ``(n_in, n)`` or ``(n_in + 1, n)``; returns ``(n_out, n)``.
+
+        ``outputs`` (a slice of the output neurons) skips the output-layer rows the caller does
+        not use; each output neuron depends only on its own row, so the kept ones are unchanged.
 
         With ``n_in + 1`` rows the last row must be ones (it carries the biases); callers that
         feed several nets from one input build it once. Feature-major keeps each GEMM a wide
@@ -235,6 +241,8 @@ class NeuralNet:
         else:
             a[...] = x
         for k, w in enumerate(mats):
+            if outputs is not None and k + 1 == len(mats):
+                w = w[outputs]
             rows = w.shape[0]
             z = z_buf[: rows * n].reshape(rows, n)
             np.matmul(w, a, out=z)
@@ -249,8 +257,10 @@ class NeuralNet:
                 a = nxt
             else:
                 a = table.take(idx, mode="clip")
-        span = (self.outmax - self.outmin).astype(dt)[:, None]
-        return a * span + self.outmin.astype(dt)[:, None]
+        lo, hi = self.outmin, self.outmax
+        if outputs is not None:
+            lo, hi = lo[outputs], hi[outputs]
+        return a * (hi - lo).astype(dt)[:, None] + lo.astype(dt)[:, None]
 
     def calc(
         self, x: npt.NDArray[np.floating], dtype: npt.DTypeLike = np.float64, exact: bool = False
