@@ -239,7 +239,7 @@ def plot_season_map(
             import matplotlib.cm as cm
 
             im = cm.ScalarMappable(norm=norm, cmap=cmap)
-        cb = ax.figure.colorbar(im, ax=ax, shrink=0.8, extend="both")
+        cb = ax.figure.colorbar(im, ax=ax, shrink=0.9, extend="both")
         cb.set_label(f"{SHORT_NAMES.get(variable, variable)} median [{units}]")
     n_data = sum(bool(np.isfinite(lay.data).any()) for lay in layers)
     ax.set_title(
@@ -306,14 +306,21 @@ def season_map_figure(
     """Side-by-side median maps of ``variables`` over all sub-tiles of one tile, year and season."""
     import matplotlib.pyplot as plt
 
+    layers = {var: [read_map_layer(p, var) for p in composites] for var in variables}
+    n_acq = [lay.n_acquisitions for lay in layers[variables[0]]]
+    bounds = _extent(layers[variables[0]], outlines)
+    aspect = 1.0 if bounds is None else (bounds[3] - bounds[2]) / max(bounds[1] - bounds[0], 1e-9)
+    # size the panels to the region's shape so a wide strip of sub-tiles is not lost in white
+    height = max(3.8, min(9.0, 5.0 * aspect + 1.8))
     fig, axes = plt.subplots(
-        1, len(variables), figsize=(6.2 * len(variables), 6), squeeze=False, layout="constrained"
+        1,
+        len(variables),
+        figsize=(6.4 * len(variables), height),
+        squeeze=False,
+        layout="constrained",
     )
-    n_acq = []
     for ax, var in zip(axes[0], variables, strict=True):
-        layers = [read_map_layer(p, var) for p in composites]
-        n_acq = [lay.n_acquisitions for lay in layers]
-        plot_season_map(layers, var, ax=ax, outlines=outlines, basemap=basemap, config=config)
+        plot_season_map(layers[var], var, ax=ax, outlines=outlines, basemap=basemap, config=config)
     scenes = (
         f"{min(n_acq)}-{max(n_acq)}"
         if n_acq and min(n_acq) != max(n_acq)
