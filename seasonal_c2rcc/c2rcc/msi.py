@@ -688,7 +688,8 @@ def _to_dataset(
         if not s.name.startswith("rtoa_"):
             attrs["valid_pixel_expression"] = VALID_EXPRESSION
         if s.expression is not None:
-            attrs["expression"] = s.expression
+            # not "expression": SNAP's NetCDF-BEAM reader would turn the variable into a virtual band
+            attrs["snap_virtual_expression"] = s.expression
         variables[s.name] = xr.DataArray(data[s.name], dims=("y", "x"), attrs=attrs)
     coords = {}
     if lat is not None and lon is not None:

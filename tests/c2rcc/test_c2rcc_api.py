@@ -28,7 +28,16 @@ RHOW = {f"rhow_{b}" for b in NN_BANDS}
 RRS = {f"rrs_{b}" for b in NN_BANDS}
 RHOWN = {f"rhown_{b}" for b in NN_BANDS[:6]}
 KD = {"kd489", "kdmin", "kd_z90max"}
-UNC = {"unc_apig", "unc_adet", "unc_agelb", "unc_bpart", "unc_bwit", "unc_adg", "unc_atot", "unc_btot"}
+UNC = {
+    "unc_apig",
+    "unc_adet",
+    "unc_agelb",
+    "unc_bpart",
+    "unc_bwit",
+    "unc_adg",
+    "unc_atot",
+    "unc_btot",
+}
 KD_UNC = {"unc_kd489", "unc_kdmin"}
 
 
@@ -63,8 +72,8 @@ def test_dataset_dtypes_attrs_and_all_options(std_nets: NetSet) -> None:
         assert var.dims == ("y", "x") and var.shape == (2, 3)
         assert var.dtype == (np.uint32 if name == "c2rcc_flags" else np.float32), name
         assert np.isfinite(var.values).all(), name
-    assert ds["conc_chl"].attrs["expression"] == "pow(iop_apig, 1.04) * 21.0"
-    assert ds["conc_tsm"].attrs["expression"] == "1.06 * pow(iop_btot, 0.942)"
+    assert ds["conc_chl"].attrs["snap_virtual_expression"] == "pow(iop_apig, 1.04) * 21.0"
+    assert ds["conc_tsm"].attrs["snap_virtual_expression"] == "1.06 * pow(iop_btot, 0.942)"
     assert ds["iop_apig"].attrs["valid_pixel_expression"] == "c2rcc_flags.Valid_PE"
     assert ds["c2rcc_flags"].attrs["flag_meanings"].split()[-1] == "Valid_PE"
     assert ds.attrs["product_type"] == "C2RCC_S2-MSI"
@@ -74,7 +83,9 @@ def test_dataset_dtypes_attrs_and_all_options(std_nets: NetSet) -> None:
     # virtual bands as SNAP evaluates them from the float32 bands
     btot = ds["iop_bpart"].values.astype(np.float64) + ds["iop_bwit"].values
     np.testing.assert_array_equal(ds["iop_btot"].values, btot.astype(np.float32))
-    np.testing.assert_array_equal(ds["kd_z90max"].values, (1.0 / ds["kdmin"].values.astype(np.float64)).astype(np.float32))
+    np.testing.assert_array_equal(
+        ds["kd_z90max"].values, (1.0 / ds["kdmin"].values.astype(np.float64)).astype(np.float32)
+    )
     np.testing.assert_allclose(ds["unc_tsm"].values, ds["unc_btot"].values * 1.06, rtol=1e-6)
     # rtosa = rtoa / ozone transmittance: slightly above rtoa
     assert (ds["rtosa_gc_B3"].values > ds["rtoa_B3"].values).all()
@@ -151,14 +162,18 @@ def test_input_errors(std_nets: NetSet) -> None:
     partial = {k: v for k, v in toa.items() if k in (*NN_BANDS, "B8")}
     run_c2rcc_msi(partial, angles, nets=std_nets, params=C2rccMsiParams(outputRtoa=False))
     with pytest.raises(ConfigError, match="view_zenith_mean"):
-        run_c2rcc_msi(toa, {k: v for k, v in angles.items() if k != "view_zenith_mean"}, nets=std_nets)
+        run_c2rcc_msi(
+            toa, {k: v for k, v in angles.items() if k != "view_zenith_mean"}, nets=std_nets
+        )
     with pytest.raises(ConfigError, match="shape"):
         run_c2rcc_msi(toa, angles | {"sun_zenith": np.zeros((2, 2))}, nets=std_nets)
 
 
 def test_pixel_core_is_feature_major(std_nets: NetSet) -> None:
     n = 3
-    rtoa = np.repeat(np.array([0.1251, 0.0985, 0.0827, 0.0647, 0.0705, 0.0569, 0.0593, 0.0547])[:, None], n, 1)
+    rtoa = np.repeat(
+        np.array([0.1251, 0.0985, 0.0827, 0.0647, 0.0705, 0.0569, 0.0593, 0.0547])[:, None], n, 1
+    )
     out, flags = c2rcc_msi_pixels(std_nets, C2rccMsiParams(), rtoa, *(np.full(n, v) for v in
                                   (30.195, 131.473, 5.01679, 86.0869, 0.0, 1000.0, 330.0)))  # fmt: skip
     assert out["iop_apig"].shape == (n,) and (flags == 0x80000000).all()

@@ -111,3 +111,28 @@ def test_real_product_reproduces_snap_values_at_pin(
         assert (var.values[~valid] == 0).all(), name
         assert np.isfinite(var.values[valid]).all(), name
     np.testing.assert_array_equal(ds["rtoa_B8"].values, inputs.toa["B8"])
+
+
+def test_result_written_as_netcdf4_beam(
+    inputs: C2rccInputs, std_nets: NetSet, tmp_path: Path
+) -> None:
+    """Through the project's NetCDF4-BEAM writer: flags stay uint32, the grid is the product's."""
+    import netCDF4
+
+    from seasonal_c2rcc.beam_netcdf import read_beam_grid
+    from seasonal_c2rcc.c2rcc.output import beam_grid, write_netcdf
+
+    ds = run_c2rcc_msi(inputs.toa, inputs.angles, inputs.lat, inputs.lon, nets=std_nets)
+    grid = beam_grid(inputs)
+    assert (grid.epsg, grid.ulx, grid.uly, grid.res_x) == (32724, 451700.0, 9548180.0, 10.0)
+    path = write_netcdf(ds, tmp_path / "c2rcc.nc", grid)
+    back = read_beam_grid(path)
+    assert (back.width, back.height, back.ulx, back.uly) == (56, 32, 451700.0, 9548180.0)
+    with netCDF4.Dataset(path) as nc:
+        nc.set_auto_mask(False)
+        flags = nc["c2rcc_flags"][:]
+        assert flags.dtype == np.uint32 and int(flags[PIN_Y, PIN_X]) == 0x80000000
+        np.testing.assert_array_equal(flags, ds["c2rcc_flags"].values)
+        np.testing.assert_array_equal(nc["conc_chl"][:], ds["conc_chl"].values)
+        assert abs(float(nc["lat"][PIN_Y, PIN_X]) - PIN_LAT) < 1e-5
+        assert "C2RCC-Nets" in nc["metadata"].getncattr("netSet")
