@@ -426,6 +426,15 @@ def _cf_grid_mapping(epsg: int, grid: RasterGrid) -> dict[str, Any]:
     return attrs
 
 
+def _centre_lon(grid: RasterGrid) -> float:
+    """Longitude of the grid centre (for the solar day of an overpass)."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(grid.epsg, 4326, always_xy=True)
+    x0, y0, x1, y1 = grid.bounds
+    return float(tr.transform((x0 + x1) / 2, (y0 + y1) / 2)[0])
+
+
 def _lonlat(grid: RasterGrid) -> tuple[np.ndarray, np.ndarray]:
     from pyproj import Transformer
 
@@ -634,17 +643,7 @@ def build_composite(
     """
     out = Path(out_path)
     paths = [Path(p) for p in products]
-    lon_c, _ = _lonlat(
-        RasterGrid(
-            grid.epsg,
-            grid.x0 + grid.width * grid.res / 2,
-            grid.y0 - grid.height * grid.res / 2,
-            1.0,
-            1,
-            1,
-        )
-    )
-    groups = group_acquisitions(paths, lon=float(lon_c[0, 0]))
+    groups = group_acquisitions(paths, lon=_centre_lon(grid))
     variables = tuple(variables)
     if cog_path is not None and "conc_chl" not in variables:
         raise ConfigError(
@@ -655,9 +654,7 @@ def build_composite(
     status = "ok" if groups else "no_data"
     global_attrs: dict[str, Any] = {
         "Conventions": "CF-1.8",
-        "title": "Seasonal C2RCC composite"
-        if not attrs or attrs.get("composite_kind", "seasonal") == "seasonal"
-        else "Seasonal C2RCC climatology",
+        "title": f"C2RCC {dict(attrs or {}).get('composite_kind', 'seasonal')} composite",
         "source": "Sentinel-2 MSI L1C processed with ESA SNAP C2RCC-MSI; composited by seasonal-c2rcc",
         "history": f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} seasonal_c2rcc.composite.build_composite",
         "composite_status": status,

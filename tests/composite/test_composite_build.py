@@ -279,3 +279,31 @@ def test_c2rcc_graph_parameters__errors(tmp_path):
     g.write_text("<graph")
     with pytest.raises(ConfigError, match="XML"):
         c2rcc_graph_parameters(g)
+
+
+def test_solar_day__groups_by_local_day_not_utc_day():
+    p = parse_product_id("S2A_MSIL1C_20200623T233000_N0500_R001_T60KXE_20200624T010000")
+    assert str(p.solar_day(lon=0.0)) == "2020-06-23"
+    assert str(p.solar_day(lon=175.0)) == "2020-06-24"  # 11:10 local time the next day
+
+
+def test_climatology__median_over_all_years_observations_not_median_of_medians(tmp_path):
+    ones = np.ones(SHAPE, np.float32)
+    v = np.full(SHAPE, VALID, np.uint32)
+    year1 = [("20190610", 1.0), ("20190620", 2.0), ("20190630", 3.0)]
+    year2 = [("20200615", 10.0)]
+    paths = [
+        write_product(tmp_path / f"{product_name(d)}.nc", c * ones, v) for d, c in year1 + year2
+    ]
+    out = tmp_path / "clim.nc"
+    build_composite(
+        paths,
+        out,
+        grid=GRID,
+        mask=MaskConfig(min_valid_obs=1),
+        variables=("conc_chl",),
+        attrs={"composite_kind": "climatology"},
+    )
+    med = _read(out, "conc_chl_median")
+    np.testing.assert_array_equal(med, 2.5)  # median(1, 2, 3, 10); the median of medians would be 6
+    np.testing.assert_array_equal(_read(out, "conc_chl_count"), 4)
