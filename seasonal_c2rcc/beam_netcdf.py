@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -165,7 +165,28 @@ def _grid_from_dataset(
                     int(xs.size), int(ys.size))
 
 
-def _write_beam_netcdf(
+def _hdf5_lock() -> Any:
+    """The process-wide HDF5 lock, shared with xarray's netCDF4 backend.
+
+    netCDF-C/HDF5 is not thread-safe and netCDF4-python releases the GIL: concurrent writes (the
+    emulator writes results from several threads) crashed with a segfault. Taking xarray's own
+    ``HDF5_LOCK`` also serialises us with xarray reads in other threads of the same process.
+    """
+    try:
+        from xarray.backends.locks import HDF5_LOCK
+
+        return HDF5_LOCK
+    except ImportError:  # pragma: no cover - xarray moved it
+        return _FALLBACK_LOCK
+
+
+_FALLBACK_LOCK = threading.Lock()
+
+#: BlockFn(r0, r1) -> {band name: array of shape (r1 - r0, width)} for grid rows r0..r1-1.
+BlockFn = Callable[[int, int], Mapping[str, np.ndarray]]
+
+
+def write_beam_netcdf(
     path: str | os.PathLike[str],
     ds: xr.Dataset,
     *,
@@ -187,25 +208,86 @@ def _write_beam_netcdf(
     Variable attributes in ``ds`` override the SNAP defaults for that band. ``c2rcc_flags`` gets
     the flag coding of :data:`seasonal_c2rcc.flags.C2RCC_FLAGS` and one ``<flag>_mask`` variable
     per flag. ``tie_point_grids`` (2-D arrays) are written on ``tp_y, tp_x`` spanning the raster.
-    ``metadata`` becomes attributes of the BEAM ``metadata`` variable. Returns the final path.
+    ``metadata`` becomes attributes of the BEAM ``metadata`` variable. Global attributes of
+    ``ds`` are copied. Thread-safe (see :func:`_hdf5_lock`). Returns the final path.
     """
-    import netCDF4
-    from pyproj import CRS, Transformer
-
-    path = Path(path)
     g = _grid_from_dataset(ds, epsg, grid)
-    names = [n for n in ds.data_vars if ds[n].dims == ("y", "x")]
+    names = [str(n) for n in ds.data_vars if ds[n].dims == ("y", "x")]
     if not names:
         raise ValueError("the dataset has no (y, x) data variables to write")
     for n in names:
         if ds[n].shape != (g.height, g.width):
             raise ValueError(f"variable {n} has shape {ds[n].shape}, grid is {(g.height, g.width)}")
+
+    # Load before taking the HDF5 lock: a lazily opened dataset would take xarray's lock
+    # (the same, non-reentrant one) inside the block function.
+    loaded = ds[names].compute()
+
+    def block(r0: int, r1: int) -> dict[str, np.ndarray]:
+        return {n: np.asarray(loaded[n].values[r0:r1]) for n in names}
+
+    return write_beam_netcdf_blocks(
+        path, g, block,
+        start_time=start_time, stop_time=stop_time, product_name=product_name,
+        product_type=product_type, metadata=metadata, tie_point_grids=tie_point_grids,
+        compress=compress,
+        var_attrs={n: dict(ds[n].attrs) for n in names},
+        global_attrs={str(k): v for k, v in ds.attrs.items() if k != "epsg"},
+    )  # fmt: skip
+
+
+def write_beam_netcdf_blocks(
+    path: str | os.PathLike[str],
+    grid: BeamGrid,
+    block_fn: BlockFn,
+    *,
+    start_time: datetime | None = None,
+    stop_time: datetime | None = None,
+    product_name: str | None = None,
+    product_type: str = "C2RCC_S2-MSI",
+    metadata: Mapping[str, str] | None = None,
+    tie_point_grids: Mapping[str, np.ndarray] | None = None,
+    compress: bool = True,
+    var_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    global_attrs: Mapping[str, Any] | None = None,
+    max_block_pixels: int = 262_144,
+) -> Path:
+    """Like :func:`write_beam_netcdf`, but bands come from ``block_fn(r0, r1)`` row block by row
+    block, so memory stays bounded for large rasters.
+
+    ``block_fn`` must return the same band names (in the file's order) and dtypes for every
+    block; a band named ``c2rcc_flags`` is stored as uint32. Rows are requested in order, in
+    blocks of about ``max_block_pixels`` pixels. Thread-safe, atomic (temp file + rename).
+    """
+    with _hdf5_lock():
+        return _write_blocks(
+            Path(path), grid, block_fn, start_time, stop_time, product_name, product_type,
+            metadata, tie_point_grids, compress, var_attrs or {}, global_attrs or {},
+            max(1, max_block_pixels // max(grid.width, 1)),
+        )  # fmt: skip
+
+
+def _write_blocks(
+    path: Path,
+    g: BeamGrid,
+    block_fn: BlockFn,
+    start_time: datetime | None,
+    stop_time: datetime | None,
+    product_name: str | None,
+    product_type: str,
+    metadata: Mapping[str, str] | None,
+    tie_point_grids: Mapping[str, np.ndarray] | None,
+    compress: bool,
+    var_attrs: Mapping[str, Mapping[str, Any]],
+    global_attrs: Mapping[str, Any],
+    rows: int,
+) -> Path:
+    import netCDF4
+    from pyproj import CRS, Transformer
+
     crs = CRS.from_epsg(g.epsg)
     xs, ys = g.x_centres(), g.y_centres()
     tr = Transformer.from_crs(crs, 4326, always_xy=True)
-    xx, yy = np.meshgrid(xs, ys)
-    lon, lat = tr.transform(xx, yy)
-
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -220,9 +302,8 @@ def _write_beam_netcdf(
                 nc.setncattr("start_date", snap_datetime(start_time))
             if stop_time is not None:
                 nc.setncattr("stop_date", snap_datetime(stop_time))
-            for key, value in ds.attrs.items():
-                if key != "epsg" and key not in nc.ncattrs():
-                    nc.setncattr(key, value)
+            for key, value in global_attrs.items():
+                nc.setncattr(key, value)
             nc.createDimension("y", g.height)
             nc.createDimension("x", g.width)
 
@@ -239,35 +320,39 @@ def _write_beam_netcdf(
             v.setncattr("i2m", f"{sx!r},0.0,0.0,{-sy!r},{ulx!r},{uly!r}")
             v.setncattr("GeoTransform", f"{ulx!r} {sx!r} 0.0 {uly!r} 0.0 {-sy!r}")
 
-            for name, data, std, units in (
-                ("lat", lat, "latitude", "degrees_north"),
-                ("lon", lon, "longitude", "degrees_east"),
+            geo_vars = {}
+            for name, std, units in (
+                ("lat", "latitude", "degrees_north"),
+                ("lon", "longitude", "degrees_east"),
             ):
                 var = nc.createVariable(name, "f4", ("y", "x"), zlib=compress, complevel=1)
                 var.setncattr("long_name", std)
                 var.setncattr("standard_name", std)
                 var.setncattr("units", units)
-                var[:] = data.astype(np.float32)
+                geo_vars[name] = var
 
-            has_flags = FLAG_BAND in names
-            for name in names:
-                arr = np.asarray(ds[name].values)
-                dtype = "u4" if name == FLAG_BAND else arr.dtype.str.lstrip("<>=|")
-                var = nc.createVariable(
-                    name, dtype, ("y", "x"), zlib=compress, complevel=1, fill_value=False
-                )
-                attrs = band_attributes(name)
-                if name == FLAG_BAND:
-                    attrs.update(_flag_attributes())
-                elif has_flags:
-                    attrs.setdefault("valid_pixel_expression", f"{FLAG_BAND}.Valid_PE")
-                attrs.update(ds[name].attrs)
-                attrs["grid_mapping"] = "crs"
-                for key, value in attrs.items():
-                    var.setncattr(key, value)
-                var[:] = arr.astype(np.uint32 if name == FLAG_BAND else arr.dtype)
+            band_vars: dict[str, Any] = {}
+            for r0 in range(0, g.height, rows):
+                r1 = min(g.height, r0 + rows)
+                xx, yy = np.meshgrid(xs, ys[r0:r1])
+                lon, lat = tr.transform(xx, yy)
+                geo_vars["lat"][r0:r1, :] = np.asarray(lat, dtype=np.float32)
+                geo_vars["lon"][r0:r1, :] = np.asarray(lon, dtype=np.float32)
+                block = block_fn(r0, r1)
+                if not band_vars:
+                    band_vars = _create_band_vars(nc, block, var_attrs, compress)
+                if list(block) != list(band_vars):
+                    raise ValueError("block_fn returned different bands for different blocks")
+                for name, arr in block.items():
+                    arr = np.asarray(arr)
+                    if arr.shape != (r1 - r0, g.width):
+                        raise ValueError(
+                            f"band {name}: block shape {arr.shape}, expected {(r1 - r0, g.width)}"
+                        )
+                    var = band_vars[name]
+                    var[r0:r1, :] = arr.astype(var.dtype, copy=False)
 
-            if has_flags:
+            if FLAG_BAND in band_vars:
                 for i, (flag, _bit, desc) in enumerate(C2RCC_FLAGS):
                     m = nc.createVariable(f"{flag}_mask", "i1")
                     m.setncattr("expression", f"{FLAG_BAND}.{flag}")
@@ -302,15 +387,33 @@ def _write_beam_netcdf(
     return path
 
 
-#: The netCDF-C/HDF5 libraries are not thread-safe: one writer at a time per process (the emulator
-#: writes results from several request threads; concurrent writes crashed it with a segfault).
-_HDF5_LOCK = threading.RLock()
-
-
-def write_beam_netcdf(*args: Any, **kwargs: Any) -> Any:
-    """Thread-safe :func:`_write_beam_netcdf` (see its docstring)."""
-    with _HDF5_LOCK:
-        return _write_beam_netcdf(*args, **kwargs)
+def _create_band_vars(
+    nc: Any, block: Mapping[str, np.ndarray], var_attrs: Mapping[str, Mapping[str, Any]],
+    compress: bool,
+) -> dict[str, Any]:
+    """Create the band variables (dtype from the first block) with SNAP's attributes."""
+    if not block:
+        raise ValueError("block_fn returned no bands")
+    has_flags = FLAG_BAND in block
+    out = {}
+    for name, arr in block.items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"band {name}: unsupported dtype {arr.dtype}")
+        dtype = "u4" if name == FLAG_BAND else arr.dtype.str.lstrip("<>=|")
+        var = nc.createVariable(name, dtype, ("y", "x"), zlib=compress, complevel=1,
+                                fill_value=False)
+        attrs = band_attributes(name)
+        if name == FLAG_BAND:
+            attrs.update(_flag_attributes())
+        elif has_flags:
+            attrs.setdefault("valid_pixel_expression", f"{FLAG_BAND}.Valid_PE")
+        attrs.update(var_attrs.get(name, {}))
+        attrs["grid_mapping"] = "crs"
+        for key, value in attrs.items():
+            var.setncattr(key, value)
+        out[name] = var
+    return out
 
 
 def _flag_attributes() -> dict[str, Any]:
@@ -328,7 +431,7 @@ def read_beam_grid(path: str | os.PathLike[str]) -> BeamGrid:
     import netCDF4
     from pyproj import CRS
 
-    with netCDF4.Dataset(path) as nc:
+    with _hdf5_lock(), netCDF4.Dataset(path) as nc:
         crs_var = nc.variables["crs"]
         sx, _a, _b, sy, ulx, uly = (float(v) for v in str(crs_var.getncattr("i2m")).split(","))
         crs = CRS.from_wkt(crs_var.getncattr("wkt"))

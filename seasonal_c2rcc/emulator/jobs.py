@@ -761,20 +761,20 @@ def produce_outputs(job: dict[str, Any], state_dir: Path) -> list[Path]:
 
 
 def write_output(out: OutputPlan, path: Path) -> None:
-    """Compute and write one SNAP-shaped C2RCC product."""
-    import xarray as xr
-
-    from ..beam_netcdf import BeamGrid, write_beam_netcdf
+    """Compute and write one SNAP-shaped C2RCC product, row block by row block."""
+    from ..beam_netcdf import BeamGrid, write_beam_netcdf_blocks
 
     product = product_by_id(out.product_id)
     if product is None:  # pragma: no cover - products are deterministic
         raise RuntimeError(f"unknown product {out.product_id}")
     grid = BeamGrid(out.epsg, out.ulx, out.uly, out.res, out.res, out.width, out.height)
     params = C2rccParams(**out.params)
-    fields_ = c2rcc_fields(product, grid.x_centres(), grid.y_centres(), params)
-    ds = xr.Dataset({name: (("y", "x"), arr) for name, arr in fields_.items()})
-    if out.format_name == "NetCDF4-CF":
-        ds.attrs["metadata_profile"] = "cf"
+    xs, ys = grid.x_centres(), grid.y_centres()
+
+    def block(r0: int, r1: int) -> dict[str, np.ndarray]:
+        # Values depend only on the pixel centre, so computing by rows is exact.
+        return c2rcc_fields(product, xs, ys[r0:r1], params)
+
     ty, tx = 3, 3
     yy, xx = np.meshgrid(np.linspace(0, 1, ty), np.linspace(0, 1, tx), indexing="ij")
     tpg = {
@@ -795,13 +795,14 @@ def write_output(out: OutputPlan, path: Path) -> None:
         "source_product": product.id,
         "emulator": "seasonal_c2rcc.emulator (synthetic values)",
     }
-    write_beam_netcdf(
+    write_beam_netcdf_blocks(
         path,
-        ds,
-        grid=grid,
+        grid,
+        block,
         start_time=product.sensing.replace(tzinfo=None),
         stop_time=product.stop.replace(tzinfo=None),
         product_name=f"{product.stem}_C2RCC",
         metadata=meta,
         tie_point_grids=tpg,
+        global_attrs={"metadata_profile": "cf"} if out.format_name == "NetCDF4-CF" else None,
     )

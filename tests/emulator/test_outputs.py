@@ -179,3 +179,57 @@ def test_write_beam_netcdf_is_atomic_and_round_trips(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - any writer error, but no file left behind
         write_beam_netcdf(tmp_path / "b.nc", bad, epsg=g.epsg)
     assert [p.name for p in tmp_path.iterdir()] == ["a.nc"]
+
+
+def test_blockwise_writer_matches_in_memory_writer(tmp_path: Path) -> None:
+    from seasonal_c2rcc.beam_netcdf import BeamGrid, write_beam_netcdf_blocks
+    from seasonal_c2rcc.emulator.products import C2rccParams, c2rcc_fields
+
+    p = summer()[1]
+    g = tile_grid(TILE)
+    grid = BeamGrid(g.epsg, g.ulx + 12_000, g.uly - 78_000, 60.0, 60.0, 70, 50)
+    xs, ys = grid.x_centres(), grid.y_centres()
+    params = C2rccParams(output_as_rrs=True)
+    calls = []
+
+    def block(r0: int, r1: int) -> dict[str, np.ndarray]:
+        calls.append((r0, r1))
+        return c2rcc_fields(p, xs, ys[r0:r1], params)
+
+    a = write_beam_netcdf_blocks(tmp_path / "a.nc", grid, block, max_block_pixels=700)
+    assert len(calls) == 5 and calls[0] == (0, 10)
+    full = c2rcc_fields(p, xs, ys, params)
+    b = write_beam_netcdf(tmp_path / "b.nc", xr.Dataset(
+        {k: (("y", "x"), v) for k, v in full.items()}), grid=grid)
+    da, db = xr.open_dataset(a), xr.open_dataset(b)
+    assert list(da.data_vars) == list(db.data_vars)
+    for name in full:
+        np.testing.assert_array_equal(da[name].values, db[name].values)
+    np.testing.assert_array_equal(da["lat"].values, db["lat"].values)
+
+
+def test_concurrent_writes_do_not_crash(tmp_path: Path) -> None:
+    import threading
+
+    ps = [p for p in summer() if not p.partial][:4]
+    graph = c2rcc_graph(lonlat_wkt(utm_box(12_000, 78_000, 6_000)))
+    errors: list[BaseException] = []
+    out: list[Path] = []
+
+    def work(p: cat.Product, d: Path) -> None:
+        try:
+            d.mkdir()
+            out.extend(run(graph, p, d))
+            xr.open_dataset(out[-1]).load()  # reads interleave with other threads' writes
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p, tmp_path / str(i)))
+               for i, p in enumerate(ps)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(out) == 4
+    for path in out:
+        assert xr.open_dataset(path).sizes["x"] == 100
