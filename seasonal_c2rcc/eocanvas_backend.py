@@ -167,7 +167,7 @@ class JobRunner:
         if self.rec["state"] == "downloaded" and self._outputs_ok():
             self.report(f"job {self.spec.key}: already downloaded, nothing to spend")
             return self.rec["outputs"]
-        if self.rec["state"] == "gave_up" and self.attempt == 1:
+        if self.rec["state"] == "gave_up":
             # A fresh workflow run must not quietly spend quota on a job that already failed
             # every attempt; the user decides (seasonal-c2rcc reset-job).
             raise JobFailedError(

@@ -22,7 +22,10 @@ def test_conda_env_lists_the_pip_requirements(repo_root):
         else:
             conda.add(_name(d.split("=")[0]))
     conda -= {"python", "pip", "pygments"}  # the interpreter, the installer, snakemake[reports]
-    assert conda | pip == pip_names, {"only in conda env": (conda | pip) - pip_names, "only in pyproject": pip_names - (conda | pip)}
+    assert conda | pip == pip_names, {
+        "only in conda env": (conda | pip) - pip_names,
+        "only in pyproject": pip_names - (conda | pip),
+    }
 
 
 def test_pinned_versions_agree(repo_root):
