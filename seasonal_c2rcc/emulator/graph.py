@@ -53,6 +53,8 @@ class Chain:
     path: list[str] = field(default_factory=list)
     #: True if Subset sits upstream of the resampling node (its pixel region is then in 10 m px)
     subset_before_resample: bool = False
+    #: True if c2rcc.msi sits upstream of the resampling node (it then sees mixed raster sizes)
+    c2rcc_before_resample: bool = False
     unsupported: list[str] = field(default_factory=list)
 
 
@@ -131,6 +133,7 @@ def trace(nodes: dict[str, Node], write: Node) -> Chain:
                 chain.resample = cur
             elif cur.operator == "c2rcc.msi":
                 chain.c2rcc = cur
+                chain.c2rcc_before_resample = chain.resample is not None
             elif cur.operator not in SUPPORTED_OPERATORS:
                 chain.unsupported.append(cur.operator)
         if not cur.sources:

@@ -273,7 +273,7 @@ def _c2rcc_params(node: Node) -> C2rccParams:
 
 def _resolution(chain: Chain) -> float:
     node = chain.resample
-    if node is None:
+    if node is None or chain.c2rcc_before_resample:
         raise _Fail([
             f"Error: [NodeId: {chain.c2rcc.id if chain.c2rcc else 'c2rcc.msi'}] Source product "
             "contains rasters of different sizes and can not be processed.",

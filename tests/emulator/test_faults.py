@@ -278,6 +278,18 @@ def test_submission_5xx_after_create(emulator_factory, hda_client_factory,
     assert wait_final(api, job.job_id) == "successful"
 
 
+def resample_after_c2rcc(graph: str, _wkt: str) -> str:
+    """Rewire Read -> Subset -> c2rcc.msi -> Resample -> Write."""
+    return (graph.replace('<sources><sourceProduct refid="Resample"/></sources>',
+                          '<sources><sourceProduct refid="@S"/></sources>')
+            .replace('<sources><sourceProduct refid="Subset"/></sources>',
+                     '<sources><sourceProduct refid="c2rcc"/></sources>')
+            .replace('<sources><sourceProduct refid="c2rcc"/></sources>\n    <parameters>'
+                     '<file>', '<sources><sourceProduct refid="Resample"/></sources>\n'
+                     '    <parameters><file>')
+            .replace("@S", "Subset"))
+
+
 @pytest.mark.parametrize(
     ("graph_change", "log_text"),
     [
@@ -287,8 +299,10 @@ def test_submission_5xx_after_create(emulator_factory, hda_client_factory,
          "Unknown element 'outputRtosa'"),
         (lambda g, w: g.replace('refid="Resample"', 'refid="Subset"'),
          "contains rasters of different sizes"),
+        (resample_after_c2rcc, "contains rasters of different sizes"),
     ],
-    ids=["unresolved-placeholder", "utm-georegion", "unknown-c2rcc-parameter", "no-resample"],
+    ids=["unresolved-placeholder", "utm-georegion", "unknown-c2rcc-parameter", "no-resample",
+         "resample-after-c2rcc"],
 )
 def test_graph_errors_fail_the_job_like_gpt(emulator_factory, hda_client_factory,
                                             eocanvas_api_factory, graph_change: Any,
