@@ -96,9 +96,14 @@ def cmd_demo(ns: argparse.Namespace) -> int:
 
 def cmd_bill(ns: argparse.Namespace) -> int:
     """Print the campaign's bill (searches, orders, jobs, bytes, time) for every packing mode."""
-    from .bill import bill_for_campaign
+    from .bill import bill_from_config, render_bill
+    from .config import load_config_file
 
-    print(bill_for_campaign(ns.configfile, results_dir=Path(ns.results)))
+    config: dict = {}
+    for path in ns.configfile:
+        config.update(load_config_file(path))
+    bill = bill_from_config(config, ".", Path(ns.results) / "catalog")
+    print(render_bill(bill, "markdown" if ns.markdown else "text"))
     return 0
 
 
@@ -132,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--job-duration", type=float, default=2.0, help="emulated job run time (s)")
     d.set_defaults(func=cmd_demo)
     b = sub.add_parser("bill", help="what a campaign will cost, before spending anything")
-    b.add_argument("--configfile", default="config/config.yaml")
+    b.add_argument(
+        "--configfile", nargs="+", default=["config/config.yaml"],
+        help="config file(s), later ones override earlier ones, as in snakemake",
+    )  # fmt: skip
+    b.add_argument("--markdown", action="store_true", help="print a Markdown table")
     b.add_argument("--results", default="results")
     b.set_defaults(func=cmd_bill)
     r = sub.add_parser("reset-job", help="allow a job that gave up to be submitted again")
