@@ -81,13 +81,14 @@ def c2rcc_graph(region: str, resample: str = "<targetResolution>60</targetResolu
     return f"<graph id=\"c2rcc\"><version>1.0</version>{branch('', key, region, resample, '$output', rrs)}\n</graph>"
 
 
-def multi_graph(regions: list[str], resample: str = "<targetResolution>60</targetResolution>"
-                ) -> str:
-    """K branches: Read($imgK) ... Write(${output}_K); the first Write keeps id 'Write'."""
+def multi_graph(regions: list[str], resample: str = "<targetResolution>60</targetResolution>",
+                out_style: str = "${output}_K") -> str:
+    """K branches: Read($imgK) ... Write(<out_style with K>); the first Write keeps id 'Write'
+    and writes $output."""
     parts = []
     for k, region in enumerate(regions, start=1):
         suffix = "" if k == 1 else f"_{k}"
-        out = "$output" if k == 1 else "${output}_" + str(k)
+        out = "$output" if k == 1 else out_style.replace("K", str(k))
         parts.append(branch(suffix, f"img{k}", region, resample, out))
     return "<graph id=\"multi\"><version>1.0</version>" + "".join(parts) + "\n</graph>"
 

@@ -136,8 +136,9 @@ def test_blocking_run_downloads_results(emulator, hda_client, eocanvas_api,
     assert len(files) == 1 and files[0].stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("out_style", ["${output}_K", "$output_K"])
 def test_multi_input_results_paging(emulator_factory, hda_client_factory, eocanvas_api_factory,
-                                    tmp_path: Path) -> None:
+                                    tmp_path: Path, out_style: str) -> None:
     emu = emulator_factory(faults=FaultConfig(accept_delay=0.05, job_duration=0.3,
                                               results_page_size=1))
     hda = hda_client_factory(emu)
@@ -145,7 +146,7 @@ def test_multi_input_results_paging(emulator_factory, hda_client_factory, eocanv
     urls = _order(hda, 3)
     # offsets and sizes are whole 60 m pixels, so each output is exactly 100 x 100 px
     boxes = [utm_box(12_000 + 12_000 * k, 78_000, 6_000) for k in range(3)]
-    graph = multi_graph([lonlat_wkt(b) for b in boxes])
+    graph = multi_graph([lonlat_wkt(b) for b in boxes], out_style=out_style)
     proc = snap_process(graph, {f"img{k + 1}": u for k, u in enumerate(urls)})
     job = api.exec_process(proc)
     assert wait_done(api, job.job_id) == "successful"
@@ -220,3 +221,17 @@ def test_values_match_between_big_and_small_jobs(emulator_factory, hda_client_fa
             b[var].values[r0 : r0 + gs.height, c0 : c0 + gs.width], s[var].values)
     flags = s["c2rcc_flags"].values
     assert (flags & FLAG_MASKS["Valid_PE"]).any()
+
+
+def test_write_outside_output_dir_is_not_staged_out(emulator_factory, hda_client_factory,
+                                                    eocanvas_api_factory) -> None:
+    emu = emulator_factory(faults=FaultConfig(accept_delay=0.0, job_duration=0.2))
+    hda = hda_client_factory(emu)
+    api = eocanvas_api_factory(emu)
+    urls = _order(hda, 2)
+    graph = multi_graph([lonlat_wkt(BOX), lonlat_wkt(BOX)], out_style="/tmp/elsewhere_K")
+    job = api.exec_process(snap_process(graph, {"img1": urls[0], "img2": urls[1]}))
+    assert wait_done(api, job.job_id) == "successful"
+    assert len(api.get_job_results(job.job_id)) == 1
+    logs = [e.message for e in api.get_job_logs(job.job_id)]
+    assert any("Write_2" in m and "will not be staged out" in m for m in logs)
