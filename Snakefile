@@ -2,7 +2,6 @@
 # Usage: README.md. Configuration keys and defaults: config/schema.yaml.
 from snakemake.utils import min_version
 
-
 min_version("9.0")
 
 

@@ -8,5 +8,7 @@ rule bill:
     log:
         "logs/bill.log",
     localrule: True
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     script:
         "../scripts/bill.py"

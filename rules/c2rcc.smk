@@ -10,16 +10,18 @@ rule remote_job:
         wf.JOB_MANIFEST,
     log:
         "logs/eocanvas/{tile}/{year}/{season}/{job}.log",
-    params:
-        out_dir=wf.JOB_DIR,
-        state_dir=wf.STATE_DIR,
-        log_dir="logs/eocanvas/remote",
+    retries: config["eocanvas"]["retries"]
+    localrule: True
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     resources:
         eocanvas_jobs=1,
         # the script needs its attempt number (back-off, giving up); resources get it per attempt
         attempt=lambda wildcards, attempt: attempt,
-    retries: config["eocanvas"]["retries"]
-    localrule: True
+    params:
+        out_dir=wf.JOB_DIR,
+        state_dir=wf.STATE_DIR,
+        log_dir="logs/eocanvas/remote",
     script:
         "../scripts/remote_job.py"
 
@@ -31,5 +33,7 @@ rule clip:
         wf.PRODUCT,
     log:
         "logs/clip/{tile}/{year}/{season}/{subtile}/{product}.log",
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     script:
         "../scripts/clip.py"

@@ -8,7 +8,9 @@ checkpoint catalogue:
         wf.CATALOGUE,
     log:
         "logs/catalogue/{tile}/{year}/{season}.log",
-    localrule: True
     retries: 2
+    localrule: True
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
     script:
         "../scripts/catalogue.py"

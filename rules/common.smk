@@ -6,7 +6,6 @@ from seasonal_c2rcc import workflow as wf
 from seasonal_c2rcc.config import load_campaign
 from seasonal_c2rcc.errors import SeasonalC2rccError
 
-
 validate(config, schema="../config/schema.yaml")
 
 try:
@@ -45,7 +44,10 @@ def subtile_ids(tile):
 def campaign_units():
     """(tile, year, season, subtile) for the whole grid."""
     return [
-        (s.tile, year, season, s.id) for s in SUBTILES for year in YEARS for season in SEASONS
+        (s.tile, year, season, s.id)
+        for s in SUBTILES
+        for year in YEARS
+        for season in SEASONS
     ]
 
 
