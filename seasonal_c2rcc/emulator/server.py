@@ -789,8 +789,14 @@ class EmulatorServer:
         """Bind the port and serve in a daemon thread; returns self."""
         self.app = EmulatorApp(self.state_dir, self._initial_faults, self.seed,
                                self.max_output_pixels)
-        self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                   request_handler=_QuietHandler)
+        try:
+            self._server = make_server(self.host, self.port, self.app, threaded=True,
+                                       request_handler=_QuietHandler)
+        except SystemExit:
+            # werkzeug prints a message and calls sys.exit(1) when the port is taken.
+            self.app.close()
+            self.app = None
+            raise OSError(f"cannot listen on {self.host}:{self.port} (address in use?)") from None
         # Many short-lived connections (werkzeug closes after each reply): a deep backlog keeps
         # bursts of concurrent clients from being refused.
         self._server.request_queue_size = 128

@@ -127,3 +127,11 @@ def test_no_quota_headers_on_success_and_admin_endpoints(emulator, hda_client) -
     acc = emulator.accounting()
     assert acc["fault_changes"][0]["changes"] == {"job_failure_rate": 0.25}
     assert acc["counters"]["orders_placed"] == 1
+
+
+def test_port_in_use(tmp_path: Path, emulator) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "seasonal_c2rcc.emulator", "--port", str(emulator.port),
+         "--state-dir", str(tmp_path / "busy")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "listening" not in proc.stdout
+    assert "cannot listen" in proc.stderr
