@@ -207,6 +207,14 @@ def _feature(product: Product) -> dict[str, Any]:
     return product._build_feature()
 
 
+@lru_cache(maxsize=8192)
+def feature_json(product: Product) -> str:
+    """The product's search feature as JSON text (cached)."""
+    import json
+
+    return json.dumps(_feature(product))
+
+
 @lru_cache(maxsize=4096)
 def _footprint_cached(
     tile: str, bounds: tuple[float, float, float, float]
