@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -389,7 +390,8 @@ class EmulatorApp:
                                 f"{jobs.iso(denied.reset)}", denied.headers())
         with self.state.transaction() as db:
             seq = self.state.next_counter(db, "orders")
-            download_id = jobs.uuid.uuid5(jobs.JOB_NAMESPACE, f"order:{self.seed}:{seq}").hex[:24]
+            # 24 hex characters like the real broker's ids; deterministic per (seed, order number).
+            download_id = uuid.uuid5(jobs.JOB_NAMESPACE, f"order:{self.seed}:{seq}").hex[:24]
             db.execute(
                 "INSERT INTO orders(download_id, product_id, dataset_id, location, username, "
                 "time, polls) VALUES(?, ?, ?, ?, ?, ?, 0)",
@@ -695,8 +697,8 @@ class EmulatorApp:
         }
         out: dict[str, Any] = {v: [] for v in groups.values()}
         for kind, t, data in self.state.events():
-            out[groups.get(kind, kind)] = out.get(groups.get(kind, kind), [])
-            out[groups.get(kind, kind)].append({"time": t, "time_iso": jobs.iso(t), **data})
+            out.setdefault(groups.get(kind, kind), []).append(
+                {"time": t, "time_iso": jobs.iso(t), **data})
         counters = {k: len(v) for k, v in out.items()}
         counters["jobs_created"] = sum(1 for s in out["submissions"] if s.get("accepted"))
         counters["orders_placed"] = len(out["orders"])
