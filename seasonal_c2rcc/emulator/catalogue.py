@@ -341,6 +341,11 @@ def products_for_tile(tile: str, start: datetime, end: datetime) -> list[Product
     """All products of ``tile`` sensed in [start, end] (and not after now), sorted by time/id."""
     tid = validate_tile_id(tile)
     tile_grid(tid)  # raises ConfigError for impossible 100 km squares
+    if not tile_in_catalogue(tid):
+        return []
+    # Naive datetimes are taken as UTC.
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
     end = min(end, datetime.now(UTC))
     if end < start:
         return []
@@ -396,62 +401,82 @@ _COLUMN_SETS = ("STUVWXYZ", "ABCDEFGH", "JKLMNPQR")
 _ROW_LETTERS = "ABCDEFGHJKLMNPQRSTUV"
 
 
-def _tile_of(zone: int, lat: float, x: float, y: float) -> str | None:
-    """MGRS tile id of UTM point (x, y) in ``zone`` whose latitude is about ``lat``."""
-    if not -80.0 <= lat < 84.0:
-        return None
-    band = _BANDS[min(int((lat + 80.0) // 8.0), len(_BANDS) - 1)]
-    col_i = int(x // 100_000) - 1
-    if not 0 <= col_i < 8:
+@lru_cache(maxsize=8192)
+def tile_in_catalogue(tile: str) -> bool:
+    """True if ``tile`` names a square that really lies in its latitude band.
+
+    ``mgrs.tile_grid`` accepts any band letter for a 100 km square (e.g. 30TUA gives 30UUA's
+    grid); the archive only has tiles whose footprint overlaps the band named in the id.
+    """
+    try:
+        tid = validate_tile_id(tile)
+        g = tile_grid(tid)
+    except ConfigError:
+        return False
+    lats = [lat for _lon, lat in _footprint(tid, g.bounds)]
+    band_s = -80.0 + 8.0 * _BANDS.index(tid[2])
+    band_n = 84.0 if tid[2] == "X" else band_s + 8.0
+    return min(lats) < band_n and max(lats) > band_s
+
+
+def _tile_id(zone: int, band_i: int, col_i: int, row_i: int) -> str | None:
+    """A valid S2 tile id from zone, latitude-band index, column and row indices, or None."""
+    if not (1 <= zone <= 60 and 0 <= band_i < len(_BANDS) and 0 <= col_i < 8):
         return None
     col = _COLUMN_SETS[zone % 3][col_i]
-    r = int(y // 100_000) % 20
+    r = row_i % 20
     if zone % 2 == 0:
         r = (r + 5) % 20
-    tid = f"{zone:02d}{band}{col}{_ROW_LETTERS[r]}"
-    try:
-        validate_tile_id(tid)
-        tile_grid(tid)
-    except ConfigError:
-        return None
-    return tid
+    tid = f"{zone:02d}{_BANDS[band_i]}{col}{_ROW_LETTERS[r]}"
+    return tid if tile_in_catalogue(tid) else None
 
 
 def tiles_for_bbox(bbox: tuple[float, float, float, float]) -> list[str]:
-    """Tile ids whose footprint intersects the lon/lat ``bbox`` (W, S, E, N)."""
+    """Tile ids whose footprint intersects the lon/lat ``bbox`` (W, S, E, N).
+
+    Candidates come from a 0.05° sample of the box, expressed in the sample's UTM zone and both
+    neighbouring zones (S2 tiles reach past zone edges), with the neighbouring latitude bands
+    (100 km squares straddle band edges) and the 9.8 km tile overlap; each candidate is then
+    kept only if its footprint really intersects the box.
+    """
     import numpy as np
     from pyproj import Transformer
     from shapely.geometry import Polygon, box
 
     w, s, e, n = bbox
-    candidates: set[str] = set()
     lats = np.linspace(s, n, max(2, int((n - s) / 0.05) + 2))
     lons = np.linspace(w, e, max(2, int((e - w) / 0.05) + 2))
-    glon, glat = np.meshgrid(lons, lats)
-    glon, glat = glon.ravel(), glat.ravel()
-    zones = np.clip(((glon + 180.0) // 6.0).astype(int) + 1, 1, 60)
-    for zone in np.unique(zones):
-        sel = zones == zone
+    glon, glat = (a.ravel() for a in np.meshgrid(lons, lats))
+    zone_of = np.clip(((glon + 180.0) // 6.0).astype(int) + 1, 1, 60)
+    band_of = np.clip(((glat + 80.0) // 8.0).astype(int), 0, len(_BANDS) - 1)
+    combos: set[tuple[int, int, int, int]] = set()
+    for zone in sorted({int(z) + d for z in np.unique(zone_of) for d in (-1, 0, 1)}):
+        zone = (zone - 1) % 60 + 1
         for south in (False, True):
-            part = sel & ((glat < 0) if south else (glat >= 0))
+            part = (glat < 0) if south else (glat >= 0)
             if not part.any():
                 continue
-            epsg = (32700 if south else 32600) + int(zone)
-            tr = Transformer.from_crs(4326, epsg, always_xy=True)
-            xs, ys = tr.transform(glon[part], glat[part])
-            for lat, x, y in zip(glat[part], xs, ys, strict=True):
-                # The 109.8 km tiles overlap their east/south neighbours by 9.8 km.
-                for dx, dy in ((0, 0), (-9_800, 0), (0, 9_800), (-9_800, 9_800)):
-                    tid = _tile_of(int(zone), float(lat), float(x) + dx, float(y) + dy)
-                    if tid is not None:
-                        candidates.add(tid)
+            epsg = (32700 if south else 32600) + zone
+            xs, ys = Transformer.from_crs(4326, epsg, always_xy=True).transform(
+                glon[part], glat[part])
+            bands = band_of[part]
+            # The 109.8 km tiles overlap their east/south neighbours by 9.8 km.
+            for dx, dy in ((0, 0), (-9_800, 0), (0, 9_800), (-9_800, 9_800)):
+                cols = ((np.asarray(xs) + dx) // 100_000).astype(int) - 1
+                rows = ((np.asarray(ys) + dy) // 100_000).astype(int)
+                for db in (-1, 0, 1):
+                    keys = np.stack([cols, rows, bands + db], axis=1)
+                    for c, r, b in np.unique(keys, axis=0):
+                        combos.add((zone, int(b), int(c), int(r)))
     query = box(w, s, e, n)
-    out = []
-    for tid in sorted(candidates):
-        g = tile_grid(tid)
-        if Polygon(_footprint(tid, g.bounds)).intersects(query):
-            out.append(tid)
-    return out
+    out = set()
+    for zone, b, c, r in combos:
+        tid = _tile_id(zone, b, c, r)
+        if tid is None or tid in out:
+            continue
+        if Polygon(_footprint(tid, tile_grid(tid).bounds)).intersects(query):
+            out.add(tid)
+    return sorted(out)
 
 
 # --- search ----------------------------------------------------------------------------------

@@ -133,3 +133,12 @@ def test_query_validation(body: dict) -> None:
     with pytest.raises(cat.QueryError) as err:
         cat.parse_query(body)
     assert err.value.status == 400
+
+
+def test_bbox_finds_tiles_across_the_utm_zone_edge() -> None:
+    # Cornwall: 30UUA's western margin and 29UQR (zone 29, reaching past 6 W) overlap here
+    tiles = cat.tiles_for_bbox((-5.8, 50.0, -5.75, 50.05))
+    assert {"29UQR", "30UUA"} <= set(tiles)
+    # a square named with the wrong latitude band is not in the archive
+    assert cat.tile_in_catalogue("30UUA") and not cat.tile_in_catalogue("30TUA")
+    assert cat.products_for_tile("30TUA", _d("2020-06-01"), _d("2020-06-30")) == []
