@@ -13,6 +13,7 @@ CLIMATOLOGY_NC = "results/climatology/{tile}/{season}/{subtile}.nc"
 TIMESERIES_PARQUET = "results/timeseries/{tile}.parquet"
 TIMESERIES_CSV = "results/timeseries/{tile}.csv"
 SEASON_MAP = "results/figures/{tile}/{year}/{season}_map.png"
+CLIMATOLOGY_MAP = "results/figures/{tile}/climatology/{season}_map.png"
 TIMESERIES_PNG = "results/figures/{tile}/timeseries_{subtile}.png"
 STATUS_PNG = "results/figures/campaign_status.png"
 
@@ -98,6 +99,22 @@ def season_composites(wildcards):
     )
 
 
+def season_climatologies(wildcards):
+    """The climatologies of every sub-tile of one tile and season."""
+    return expand(
+        CLIMATOLOGY_NC,
+        tile=wildcards.tile,
+        season=wildcards.season,
+        subtile=subtile_ids(wildcards.tile),
+    )
+
+
+def climatology_title(wildcards):
+    """Title of a climatology map, with the years it covers."""
+    span = f"{min(YEARS)}-{max(YEARS)}" if len(YEARS) > 1 else str(YEARS[0])
+    return f"{wildcards.tile} {wildcards.season}, climatology {span}"
+
+
 def all_composites():
     """Every seasonal composite of the campaign."""
     return [
@@ -139,6 +156,7 @@ def composite_targets():
             TIMESERIES_CSV.format(tile=tile),
         ]
         targets += expand(SEASON_MAP, tile=tile, year=YEARS, season=SEASONS)
+        targets += expand(CLIMATOLOGY_MAP, tile=tile, season=SEASONS)
         targets += expand(TIMESERIES_PNG, tile=tile, subtile=ids)
     targets.append(STATUS_PNG)
     return list(dict.fromkeys(targets))

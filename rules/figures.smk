@@ -29,6 +29,29 @@ rule season_map:
         "../scripts/plot_season_map.py"
 
 
+rule climatology_map:
+    input:
+        composites=season_climatologies,
+    output:
+        report(
+            "results/figures/{tile}/climatology/{season}_map.png",
+            caption="../report/climatology_map.rst",
+            category="{tile}",
+            subcategory="climatology maps",
+            labels={"figure": "chl and TSM climatology", "season": "{season}"},
+        ),
+    log:
+        "logs/climatology_map/{tile}/{season}.log",
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
+    params:
+        outlines=subtile_outlines,
+        title=climatology_title,
+        figures=figures_config(),
+    script:
+        "../scripts/plot_season_map.py"
+
+
 rule timeseries_plot:
     input:
         table="results/timeseries/{tile}.parquet",

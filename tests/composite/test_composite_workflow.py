@@ -133,6 +133,7 @@ def test_workflow__composites_figures_status_and_report(tmp_path):
     for png in [
         "figures/30UUA/2019/summer_map.png",
         "figures/30UUA/2019/winter_map.png",
+        "figures/30UUA/climatology/summer_map.png",
         "figures/30UUA/timeseries_0.png",
         "figures/30UUA/timeseries_1.png",
         "figures/campaign_status.png",
@@ -163,4 +164,4 @@ def test_workflow__composites_figures_status_and_report(tmp_path):
     r = _snakemake(tmp_path, "--report", str(tmp_path / "report.zip"))
     assert r.returncode == 0, r.stderr[-3000:]
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    assert sum(n.endswith(".png") for n in names) >= 5
+    assert sum(n.endswith(".png") for n in names) == 7  # 2 season, 2 climatology, 2 series, status
