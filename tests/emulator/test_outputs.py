@@ -233,3 +233,17 @@ def test_concurrent_writes_do_not_crash(tmp_path: Path) -> None:
     assert not errors and len(out) == 4
     for path in out:
         assert xr.open_dataset(path).sizes["x"] == 100
+
+
+def test_pixel_region_subset_snaps_outward(tmp_path: Path) -> None:
+    # No geoRegion: Subset/region in 10 m pixels of the (multi-size) L1C, before Resample
+    graph = c2rcc_graph("X").replace("<geoRegion>X</geoRegion><region>0,0,0,0</region>",
+                                      "<region>100,200,600,300</region>")
+    (path,) = run(graph, summer()[0], tmp_path)
+    g = read_beam_grid(path)
+    t = tile_grid(TILE)
+    want = (t.ulx + 1000, t.uly - 5000, t.ulx + 7000, t.uly - 2000)
+    xmin, ymin, xmax, ymax = g.bounds
+    assert xmin <= want[0] < xmin + 60 and xmax - 60 < want[2] <= xmax
+    assert ymin <= want[1] < ymin + 60 and ymax - 60 < want[3] <= ymax
+    assert (xmin - t.ulx) % 60 == 0 and (t.uly - ymax) % 60 == 0
