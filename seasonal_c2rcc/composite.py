@@ -48,6 +48,26 @@ from .masking import MaskConfig, usable_values, valid_mask
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "Acquisition",
+    "COMPOSITE_VARIABLES",
+    "CompositeResult",
+    "PERCENTILES",
+    "ProductId",
+    "Provenance",
+    "RRS_BANDS",
+    "STATISTICS",
+    "VARIABLE_META",
+    "backend_name",
+    "build_composite",
+    "c2rcc_graph_parameters",
+    "group_acquisitions",
+    "nan_percentile_stats",
+    "parse_product_id",
+    "software_versions",
+]
+
+
 RRS_BANDS: tuple[str, ...] = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8A")
 
 #: Variables composited by default, in output order.

@@ -29,6 +29,16 @@ import numpy as np
 from .errors import ConfigError
 from .flags import DEFAULT_EXCLUDE_FLAGS, FLAG_MASKS, flag_mask
 
+__all__ = [
+    "DEFAULT_CLOUD_BUFFER_PX",
+    "DEFAULT_MIN_VALID_OBS",
+    "MaskConfig",
+    "dilate",
+    "usable_values",
+    "valid_mask",
+]
+
+
 #: Defaults of the ``masking`` config section (also documented in ``docs/composites.md``).
 DEFAULT_CLOUD_BUFFER_PX = 0
 DEFAULT_MIN_VALID_OBS = 3

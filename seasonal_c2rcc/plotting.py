@@ -22,6 +22,24 @@ from .composite import VARIABLE_META
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "BasemapConfig",
+    "MapLayer",
+    "PlotConfig",
+    "STATE_COLOURS",
+    "add_basemap",
+    "plot_season_map",
+    "plot_status_matrix",
+    "plot_timeseries",
+    "read_map_layer",
+    "robust_log_limits",
+    "save_png",
+    "season_map_figure",
+    "status_figure",
+    "timeseries_figure",
+]
+
+
 #: Colours of the campaign states (colour-blind safe: blue / grey / vermilion / pale yellow).
 STATE_COLOURS: dict[str, str] = {
     "done": "#0072B2",

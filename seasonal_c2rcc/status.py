@@ -27,6 +27,16 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "STATES",
+    "UnitStatus",
+    "campaign_status",
+    "state_fingerprint",
+    "summary_counts",
+    "write_status_table",
+]
+
+
 #: The states, in display order.
 STATES: tuple[str, ...] = ("done", "no-data", "failed", "pending")
 FAILED_JOB_STATES = frozenset({"failed", "gave_up"})

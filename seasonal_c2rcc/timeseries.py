@@ -27,6 +27,15 @@ from .errors import OutputError
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "COLUMNS",
+    "build_timeseries",
+    "read_timeseries",
+    "summarise_composite",
+    "write_timeseries",
+]
+
+
 #: Columns of the table, in order.
 COLUMNS: tuple[str, ...] = (
     "tile",
