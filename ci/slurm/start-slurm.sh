@@ -107,9 +107,10 @@ SlurmctldLogFile=${LOG_DIR}/slurmctld.log
 SlurmdLogFile=${LOG_DIR}/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-# No cgroups in these containers: track job processes through /proc, bind no tasks to CPUs.
+# No cgroups in these containers: track job processes through /proc; task/affinity pins tasks
+# with sched_setaffinity (no cgroup needed), so srun --cpu-bind (used by the plugin) works.
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 # No slurmdbd: no accounting, no job-completion log, no usage gathering.
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

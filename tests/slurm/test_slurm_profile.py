@@ -1,0 +1,165 @@
+"""The cluster profile (``--workflow-profile profiles/slurm``) on a real SLURM, against the emulator.
+
+A one-node cluster comes from ``ci/slurm/start-slurm.sh`` (CI runs it before pytest). The run is a
+tiny campaign (demo grid, one season, one scene) up to the tile's time-series table, so that each
+level of the DAG is crossed once: head-node network rules (catalogue, remote_job) and SLURM jobs
+(clip -> composite -> timeseries), plus one head-node figure rule (campaign_status_map).
+
+What went through SLURM is read back from slurmctld itself (``squeue --states=all`` keeps finished
+jobs for MinJobAge, 600 s in our slurm.conf), not only from Snakemake's messages.
+
+Without ``sbatch`` on PATH the test is skipped (a laptop), unless SEASONAL_C2RCC_REQUIRE_SLURM=1
+(CI), where a missing SLURM is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+from pipeline.harness import ROOT, env, snakemake_cmd, write_config
+
+pytestmark = pytest.mark.slow
+
+REQUIRE_ENV = "SEASONAL_C2RCC_REQUIRE_SLURM"
+SUBMITTED = re.compile(
+    r"Job (?P<job>\d+) has been submitted with SLURM jobid (?P<slurm>\d+) \(log: (?P<log>[^)]+)\)"
+)
+TARGETS = ("results/timeseries/30UUA.csv", "results/figures/campaign_status.png")
+#: Compute jobs of TARGETS on a 2-sub-tile, 1-season, 1-scene campaign (one product per sub-tile).
+EXPECTED_SLURM = Counter({"clip": 2, "composite": 2, "timeseries": 1})
+#: Head-node rules of the same run: they must never reach SLURM.
+LOCAL_RULES = {"catalogue", "remote_job", "campaign_status_map", "campaign_status", "bill"}
+
+
+def _cmd_output(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def require_slurm() -> str:
+    """The cluster's default partition, once its controller answers; skip or fail without SLURM.
+
+    Called from the test body, not a fixture: a missing SLURM under CI is then a test failure.
+    """
+    if shutil.which("sbatch") is None:
+        msg = (
+            "SLURM is missing: sbatch is not on PATH (start one with: bash ci/slurm/start-slurm.sh)"
+        )
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{msg}; {REQUIRE_ENV}=1 requires it", pytrace=False)
+        pytest.skip(msg)
+    # sbatch exists: from here on, a cluster that does not answer is a failure, not a skip.
+    try:
+        partitions = _cmd_output("sinfo", "--noheader", "-o", "%P %a").split("\n")
+        states = _cmd_output("sinfo", "--noheader", "-N", "-o", "%T").split()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"SLURM commands are installed but sinfo fails (is slurmctld up?): {exc}")
+    default = [p.split()[0].rstrip("*") for p in partitions if p.split() and "*" in p.split()[0]]
+    assert default, f"no default partition in sinfo: {partitions}"
+    usable = {"idle", "mixed", "allocated", "completing"}
+    assert usable & set(states), f"no SLURM node takes jobs: {states}"
+    return default[0]
+
+
+def _slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
+    """Jobs slurmctld knows under this Snakemake run's job name, finished ones included."""
+    fmt = "%i|%T|%k|%P|%m|%l|%Z"  # id, state, comment, partition, memory, time limit, workdir
+    out = _cmd_output("squeue", "--states=all", "--noheader", "--name", run_id, "--format", fmt)
+    jobs = {}
+    for line in out.splitlines():
+        jid, state, comment, partition, mem, limit, workdir = line.split("|")
+        jobs[jid] = dict(state=state, comment=comment, partition=partition, mem=mem,
+                         limit=limit, workdir=workdir)  # fmt: skip
+    return jobs
+
+
+def _run(workdir: Path, config: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    cmd = snakemake_cmd(workdir, config, *args)
+    cmd[cmd.index("--workflow-profile") + 1] = str(ROOT / "profiles" / "slurm")
+    return subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emulator, tmp_path):
+    slurm_partition = require_slurm()
+    cfg = write_config(tmp_path, emulator.url, images_per_season=1, masking={"min_valid_obs": 1})
+    # write_config merges dict overrides into the demo's seasons; keep only summer.
+    doc = yaml.safe_load(cfg.read_text())
+    doc["seasons"] = {"summer": doc["seasons"]["summer"]}
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    r = _run(
+        tmp_path, cfg,
+        # Speed only: the profile's 20 s first status check would add ~20 s per DAG level here
+        # (jobs take 10-20 s); 6 s still keeps 3 x 6 s below MinJobAge, so squeue stays in use.
+        "--slurm-init-seconds-before-status-checks", "6",
+        # Evidence: the plugin deletes the SLURM logs of successful jobs by default.
+        "--slurm-keep-successful-logs",
+        *TARGETS,
+        timeout=480,
+    )  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+
+    run_id = re.search(r"SLURM run ID: (\S+)", out)
+    assert run_id, "the slurm executor did not start:\n" + out[-3000:]
+    printed = {m["slurm"]: m for m in SUBMITTED.finditer(out)}
+    jobs = _slurm_jobs(run_id[1])
+
+    # slurmctld saw exactly the jobs Snakemake reported, all finished cleanly.
+    assert set(jobs) == set(printed), (jobs, sorted(printed))
+    assert {j["state"] for j in jobs.values()} == {"COMPLETED"}, jobs
+    rules = Counter(re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", j["comment"])[1]
+                    for j in jobs.values())  # fmt: skip
+    assert rules == EXPECTED_SLURM, rules
+    assert not LOCAL_RULES & set(rules)
+    # The profile's settings reached sbatch: default partition, default and per-rule memory,
+    # wall time, and the run directory as the job's working directory.
+    for j in jobs.values():
+        assert j["partition"] == slurm_partition
+        assert j["limit"] == "30:00", j
+        rule = re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", j["comment"])[1]
+        assert j["mem"] == ("1000M" if rule == "composite" else "2000M"), j
+        assert Path(j["workdir"]).resolve() == tmp_path.resolve()
+
+    # Each SLURM job ran the rule inside its allocation (the jobstep executor's own log).
+    for m in printed.values():
+        log = Path(m["log"])
+        assert log.is_file() and log.resolve().is_relative_to(tmp_path.resolve() / ".snakemake")
+        text = log.read_text()
+        assert "--executor slurm-jobstep" in text and "Finished jobid: 0" in text, text[-2000:]
+
+    # The network rules ran on the head node: Snakemake ran them as local jobs and the emulator
+    # got one search and one accepted submission (per-product packing: 1 scene, 2 sub-tiles).
+    for rule in ("catalogue", "remote_job", "campaign_status_map"):
+        assert re.search(rf"^local(rule|checkpoint) {rule}:", out, re.M), rule
+    acc = emulator.accounting()
+    assert len(acc["searches"]) == 1
+    assert len([s for s in acc["submissions"] if s.get("accepted")]) == 1
+    assert (tmp_path / "results/state/quota.sqlite").is_file(), "ledger on the head node's disk"
+
+    # Outputs written on the "compute node" exist and open, with data.
+    res = tmp_path / "results"
+    for sid in ("0", "1"):
+        with xr.open_dataset(res / f"composites/30UUA/2019/summer/{sid}.nc") as ds:
+            assert np.isfinite(ds["conc_chl_median"].values).any()
+            assert int(ds["conc_chl_count"].max()) == 1
+    table = pd.read_csv(res / "timeseries/30UUA.csv")
+    assert set(table["subtile"].astype(str)) == {"0", "1"}
+    assert (table["n_valid_pixels"] > 0).any()
+    assert (res / "figures/campaign_status.png").stat().st_size > 0
+
+    # A second run finds everything done: no new sbatch, no new remote work.
+    again = _run(tmp_path, cfg, *TARGETS, timeout=120)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert not SUBMITTED.search(again.stdout + again.stderr)
+    assert len([s for s in emulator.accounting()["submissions"] if s.get("accepted")]) == 1
