@@ -55,8 +55,9 @@ LOG_VARIABLES = frozenset({"conc_chl", "conc_tsm", "kd489"})
 class BasemapConfig:
     """Where basemap tiles come from and where they are cached.
 
-    ``source`` is a contextily provider name such as ``"Esri.OceanBasemap"`` (any
-    ``xyzservices`` name) or ``None`` for no basemap at all.
+    ``source`` is a provider name such as ``"Esri.OceanBasemap"`` (any ``xyzservices`` name), an
+    XYZ URL template (``https://host/{z}/{x}/{y}.png``) or ``None`` for no basemap at all. Tiles
+    fetched once are kept in ``cache_dir`` (contextily's on-disk cache) and reused offline.
     """
 
     source: str | None = "Esri.OceanBasemap"
@@ -154,7 +155,11 @@ def add_basemap(ax: Any, epsg: int, config: BasemapConfig = BasemapConfig()) -> 
         import contextily as ctx
         import xyzservices
 
-        provider = xyzservices.providers.query_name(config.source)
+        provider: Any = (
+            config.source  # an XYZ URL template, e.g. a local tile server
+            if config.source.startswith(("http://", "https://", "file://"))
+            else xyzservices.providers.query_name(config.source)
+        )
     except (ImportError, ValueError) as exc:
         return f"basemap provider {config.source!r} unavailable ({exc})"
     try:

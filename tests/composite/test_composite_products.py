@@ -258,3 +258,59 @@ def test_campaign_status__all_four_states_from_composites_catalogue_and_jobs(cam
     px = img[..., :3].reshape(-1, 3)
     for colour in STATE_COLOURS.values():
         assert (np.abs(px - np.array(to_rgb(colour))).max(axis=1) < 0.02).sum() > 50
+
+
+def test_add_basemap__tiles_from_a_server_are_cached_on_disk_and_reused_offline(tmp_path):
+    """A local XYZ tile server stands in for the internet: first draw fetches and caches, the
+    second draw (server stopped) is served from the disk cache."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (20, 120, 200)).save(buf, format="PNG")
+    tile = buf.getvalue()
+    hits = []
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(tile)))
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = BasemapConfig(
+        source=f"http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}.png",
+        cache_dir=str(tmp_path / "cache"),
+        timeout=5,
+    )
+
+    def draw():
+        fig, ax = plt.subplots()
+        ax.set_xlim(300000, 310000)
+        ax.set_ylim(5540000, 5550000)
+        note = add_basemap(ax, 32630, cfg)
+        n_images = len(ax.images)
+        plt.close(fig)
+        return note, n_images
+
+    try:
+        assert draw() == (None, 1)
+        assert hits
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any((tmp_path / "cache").rglob("*"))
+    n_hits = len(hits)
+    assert draw() == (None, 1)  # offline now: tiles come from the disk cache
+    assert len(hits) == n_hits
