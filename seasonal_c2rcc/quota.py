@@ -344,6 +344,17 @@ class QuotaLedger:
                 "finished work is kept."
             )
             return ("month", waiter_id, month_at, m)
+        blocked = st["blocked"]
+        if blocked is not None and blocked - now > lim.hour_window:
+            # The server refused with a reset beyond the hourly window: its monthly window is full
+            # (quota spent outside this ledger, e.g. a notebook on the same account). Stop cleanly.
+            m = (
+                f"{_label(service)} refused submissions until {fmt_utc(blocked)} (quota reset "
+                "sent by the server; the monthly allowance is probably used up, possibly by "
+                "other tools on the same account). Stop here and run the workflow again after "
+                "that time; finished work is kept."
+            )
+            return ("month", waiter_id, blocked, m)
         if month_at is not None:
             start_at = max(start_at, month_at)
         # start_at already accounts for the slots the waiters ahead of us will take, so a later

@@ -100,6 +100,24 @@ def test_monthly_stop_then_resume(tmp_path: Path) -> None:
     assert led.acquire("eocanvas", "j25").at == pytest.approx(first + month)
 
 
+def test_server_reset_beyond_the_hour_stops_like_the_monthly_limit(tmp_path: Path) -> None:
+    # The account's month was used up elsewhere: the ledger has room, the server says 429 until
+    # a date 9 days away. The job must stop with that date, not sleep for 9 days.
+    clock = FakeClock()
+    led = ledger(tmp_path, clock)
+    server_reset = T0 + 9 * 86400
+
+    def refuse() -> str:
+        raise QuotaRefused(server_reset)
+
+    with pytest.raises(MonthlyQuotaExhausted) as err:
+        led.paced_call("eocanvas", "p0", refuse, quota_reset=_reset)
+    assert err.value.resume_at == server_reset
+    assert "refused submissions until 2026-06-06" in str(err.value)
+    assert clock.sleeps == []
+    assert led.usage("eocanvas").used_hour == 0  # the refused slot was given back
+
+
 def test_month_window_that_frees_within_the_hour_is_waited_for(tmp_path: Path) -> None:
     clock = FakeClock()
     led = ledger(tmp_path, clock, eocanvas_per_hour=10, eocanvas_per_month=3)
