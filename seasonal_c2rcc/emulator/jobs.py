@@ -805,4 +805,6 @@ def write_output(out: OutputPlan, path: Path) -> None:
         metadata=meta,
         tie_point_grids=tpg,
         global_attrs={"metadata_profile": "cf"} if out.format_name == "NetCDF4-CF" else None,
+        # c2rcc_fields needs ~800 B of temporaries per pixel: 64 k px blocks keep it ~50 MB.
+        max_block_pixels=65_536,
     )
