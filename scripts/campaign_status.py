@@ -12,7 +12,8 @@ try:
     units = [(s.tile, y, w.name, s.id) for s in c.subtiles for y in c.years for w in c.seasons]
     df = campaign_status(units, "results")  # rule paths are relative to the working directory
     write_status_table(df, snakemake.output.csv, snakemake.output.json)
-    save_png(status_figure(df), snakemake.output.png)
+    shapes = {(s.tile, s.id): s.geometry_lonlat for s in c.subtiles}
+    save_png(status_figure(df, geometries=shapes), snakemake.output.png)
     log.info("campaign status: %s", summary_counts(df))
 except Exception:
     log.exception("campaign status failed")

@@ -29,6 +29,7 @@ __all__ = [
     "STATE_COLOURS",
     "add_basemap",
     "plot_season_map",
+    "plot_status_map",
     "plot_status_matrix",
     "plot_timeseries",
     "read_map_layer",
@@ -573,18 +574,74 @@ def plot_status_matrix(df: pd.DataFrame, *, ax: Any = None) -> Any:
     return ax
 
 
-def status_figure(df: pd.DataFrame, *, title: str = "Campaign status") -> Any:
-    """The campaign status matrix as a figure sized to the campaign."""
+def plot_status_map(
+    df: pd.DataFrame, geometries: Mapping[tuple[str, str], Any], *, ax: Any = None
+) -> Any:
+    """Map of the sub-tiles (lon/lat polygons keyed by (tile, sub-tile id)) coloured by the share
+    of their seasons that are finished (done or no-data); a thick vermilion edge marks a sub-tile
+    with a failed season."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    d = df.assign(subtile=df["subtile"].astype(str))
+    finished = d["state"].isin(["done", "no-data"]).groupby([d["tile"], d["subtile"]]).mean()
+    failed = (d["state"] == "failed").groupby([d["tile"], d["subtile"]]).any()
+    cmap = plt.get_cmap("Blues")
+    norm = Normalize(0, 1)
+    for key, poly in geometries.items():
+        frac = float(finished.get(key, 0.0))
+        xs, ys = poly.exterior.xy
+        bad = bool(failed.get(key, False))
+        ax.fill(
+            xs,
+            ys,
+            facecolor=cmap(norm(0.15 + 0.85 * frac)),
+            edgecolor=STATE_COLOURS["failed"] if bad else "black",
+            lw=2.5 if bad else 0.6,
+        )
+        if len(geometries) <= 60:
+            c = poly.centroid
+            ax.annotate(f"{key[1]}\n{frac:.0%}", (c.x, c.y), ha="center", va="center", fontsize=7)
+    ax.set_aspect(
+        1.0 / np.cos(np.deg2rad(np.mean([p.centroid.y for p in geometries.values()])))
+        if geometries
+        else "equal"
+    )
+    ax.set_xlabel("longitude [°]", fontsize=8)
+    ax.set_ylabel("latitude [°]", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(
+        "share of seasons finished per sub-tile\n(vermilion edge: a season failed)", fontsize=9
+    )
+    return ax
+
+
+def status_figure(
+    df: pd.DataFrame,
+    *,
+    title: str = "Campaign status",
+    geometries: Mapping[tuple[str, str], Any] | None = None,
+) -> Any:
+    """The campaign status matrix (and, given lon/lat sub-tile polygons, a map) as one figure."""
     import matplotlib.pyplot as plt
 
     n_rows = max(1, df[["tile", "subtile"]].drop_duplicates().shape[0])
     n_cols = max(1, df[["year", "season"]].drop_duplicates().shape[0])
     w = min(24.0, 4.0 + 0.45 * n_cols)
     h = min(30.0, 2.0 + 0.3 * n_rows)
-    fig, ax = plt.subplots(figsize=(w, h), layout="constrained")
+    if geometries:
+        h = max(h, 5.0)
+        fig, (ax_map, ax) = plt.subplots(
+            1, 2, figsize=(w + 5.0, h), layout="constrained", width_ratios=[5.0, w]
+        )
+        plot_status_map(df, geometries, ax=ax_map)
+    else:
+        fig, ax = plt.subplots(figsize=(w, h), layout="constrained")
     plot_status_matrix(df, ax=ax)
     done = (df["state"].isin(["done", "no-data"])).mean() * 100 if len(df) else 0.0
-    ax.set_title(f"{title}: {len(df)} sub-tile seasons, {done:.0f} % finished", fontsize=11)
+    fig.suptitle(f"{title}: {len(df)} sub-tile seasons, {done:.0f} % finished", fontsize=11)
     return fig
 
 
