@@ -26,7 +26,7 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from seasonal_c2rcc.c2rcc.expression import parse_expression
-from seasonal_c2rcc.c2rcc.nets import NetSet, load_nets
+from seasonal_c2rcc.c2rcc.nets import NetSet, calc_group_t, load_nets
 from seasonal_c2rcc.c2rcc.params import C2rccMsiParams
 from seasonal_c2rcc.errors import ConfigError
 from seasonal_c2rcc.flags import C2RCC_FLAGS, FLAG_MASKS
@@ -324,9 +324,33 @@ def c2rcc_msi_pixels(
 
     if p.outputRtosaGc:
         per_band("rtosa_gc", r_tosa)
+    # the atmospheric nets share their input: one GEMM for all their first layers
+    derive = p.deriveRwFromPathAndTransmittance
+    need_all = p.outputTdown or p.outputTup or derive
+    atm_roles = ["rtosa_trans"]
+    if not derive:
+        atm_roles.append("rtosa_rw")
+    if p.outputRtosaGcAann or p.outputOos:
+        atm_roles.append("rtosa_aann")
+    if p.outputRpath or derive:
+        atm_roles.append("rtosa_rpath")
+    # tdown(B8A) alone feeds the always-on cloud test; the other 15 outputs only when asked for
+    atm = dict(
+        zip(
+            atm_roles,
+            calc_group_t(
+                [nets[r] for r in atm_roles],
+                nn_in,
+                dtype,
+                [None if r != "rtosa_trans" or need_all else slice(7, 8) for r in atm_roles],
+            ),
+            strict=True,
+        )
+    )
+
     rtosa_oos = np.zeros(n)
     if p.outputRtosaGcAann or p.outputOos:
-        log_aann = aann.calc_t(nn_in, dtype)
+        log_aann = atm["rtosa_aann"]
         if p.outputRtosaGcAann:
             per_band("rtosagc_aann", np.exp(log_aann))
         if p.outputOos:
@@ -336,16 +360,13 @@ def c2rcc_msi_pixels(
     if p.outputOos:
         out["oos_rtosa"] = rtosa_oos
 
-    derive = p.deriveRwFromPathAndTransmittance
     rpath = None
     if p.outputRpath or derive:
-        rpath = np.exp(nets["rtosa_rpath"].calc_t(nn_in, dtype))
+        rpath = np.exp(atm["rtosa_rpath"])
         if p.outputRpath:
             per_band("rpath", rpath)
 
-    # tdown(B8A) alone feeds the always-on cloud test; the other 15 outputs only when asked for
-    need_all = p.outputTdown or p.outputTup or derive
-    trans = nets["rtosa_trans"].calc_t(nn_in, dtype, None if need_all else slice(7, 8))
+    trans = atm["rtosa_trans"]
     set_flag("Cloud_risk", trans[7 if need_all else 0] < p.thresholdCloudTDown865)
     tdown, tup = trans[:8], trans[8:]
     if p.outputTdown:
@@ -358,7 +379,7 @@ def c2rcc_msi_pixels(
         with np.errstate(invalid="ignore", divide="ignore"):
             log_rw = np.log((r_tosa - rpath) / (tup * tdown))
     else:
-        log_rw = nets["rtosa_rw"].calc_t(nn_in, dtype)
+        log_rw = atm["rtosa_rw"]
     if p.outputAcReflectance:
         rwa = np.exp(log_rw)
         if p.outputAsRrs:
@@ -379,12 +400,24 @@ def c2rcc_msi_pixels(
     nn_in_inv[k_in] = 1.0
     set_flag("Rhow_OOR", _any_out_of_range(nn_in_inv, rw_iop.inmin, rw_iop.inmax))
 
+    # the water nets share their input (rw_rwnorm only where it has as many inputs as rw_iop)
+    need_kd = p.outputKd or p.outputUncertainties
+    water_roles = ["rw_iop"] + (["rw_kd"] if need_kd else [])
+    norm = nets["rw_rwnorm"]
+    grouped_norm = p.outputRhown and norm.n_in == rw_iop.n_in
+    if grouped_norm:
+        water_roles.append("rw_rwnorm")
+    water = dict(
+        zip(
+            water_roles, calc_group_t([nets[r] for r in water_roles], nn_in_inv, dtype), strict=True
+        )
+    )
     if p.outputRhown:
         # rw_rwnorm has 11 inputs in every set, also where rw_iop has 13
-        rwn = np.exp(nets["rw_rwnorm"].calc_t(nn_in_inv[:11], dtype))
-        per_band("rhown", rwn, NN_BANDS[:6])
+        log_rwn = water["rw_rwnorm"] if grouped_norm else norm.calc_t(nn_in_inv[:11], dtype)
+        per_band("rhown", np.exp(log_rwn), NN_BANDS[:6])
 
-    log_iops = rw_iop.calc_t(nn_in_inv, dtype)
+    log_iops = water["rw_iop"]
     iops = np.exp(log_iops)
     per_band("iop", iops, IOP_NAMES)
 
@@ -410,9 +443,9 @@ def c2rcc_msi_pixels(
         out["oos_rrs" if p.outputAsRrs else "oos_rhow"] = rwa_oos
 
     kdmin = kd489 = None
-    if p.outputKd or p.outputUncertainties:
+    if need_kd:
         rw_kd = nets["rw_kd"]
-        log_kd = rw_kd.calc_t(nn_in_inv, dtype)
+        log_kd = water["rw_kd"]
         kdmin = np.exp(log_kd[0])
         kd489 = np.exp(log_kd[1])
         klo, khi = rw_kd.outmin, rw_kd.outmax
@@ -426,9 +459,10 @@ def c2rcc_msi_pixels(
             out["kdmin"] = kdmin
 
     if p.outputUncertainties:
-        d_iop = nets["iop_unciop"].calc_t(log_iops, dtype)
+        d_iop, d_sum = calc_group_t(
+            [nets["iop_unciop"], nets["iop_uncsumiop_unckd"]], log_iops, dtype
+        )
         per_band("unc", iops * (1.0 - np.exp(-d_iop)), IOP_NAMES)
-        d_sum = nets["iop_uncsumiop_unckd"].calc_t(log_iops, dtype)
         adg = iops[1] + iops[2]
         atot = adg + iops[0]
         btot = iops[3] + iops[4]

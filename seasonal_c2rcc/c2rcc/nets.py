@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -225,32 +225,52 @@ class NeuralNet:
         which ``mode="clip"`` maps to 0). The one divergence: +inf maps to 0, Java to the top.
         """
         dt = np.dtype(dtype)
+        a = self._input(x, dt)
+        w0 = self._prepared(dt)[0]
+        n = a.shape[1]
+        z0 = _scratch("first", w0.shape[0] * n, dt)[: w0.shape[0] * n].reshape(-1, n)
+        np.matmul(w0, a, out=z0)
+        return self._forward(z0, dt, outputs)
+
+    def _input(self, x: npt.NDArray[np.floating], dt: np.dtype) -> np.ndarray:
+        """``x`` with the row of ones the folded biases need (copied only when missing)."""
         if x.ndim != 2 or x.shape[0] not in (self.n_in, self.n_in + 1):
             raise ValueError(f"net {self.name}: expected input ({self.n_in}, n), got {x.shape}")
+        if x.shape[0] == self.n_in + 1 and x.dtype == dt:
+            return x
         n = x.shape[1]
+        a = _scratch("input", (self.n_in + 1) * n, dt)[: (self.n_in + 1) * n].reshape(-1, n)
+        a[: self.n_in] = x[: self.n_in]
+        a[self.n_in] = 1.0
+        return a
+
+    def _forward(
+        self, z_first: np.ndarray, dt: np.dtype, outputs: slice | None
+    ) -> npt.NDArray[np.floating]:
+        """Activations from the first layer's GEMM output on (see :meth:`calc_t`)."""
+        n = z_first.shape[1]
         table = _SIGMOID_TABLE_F32 if dt == np.float32 else SIGMOID_TABLE
         mats = self._prepared(dt)
         width = max(self.sizes) + 1
         # per-thread scratch buffers: fresh multi-MB arrays per layer would cost page faults
         ping, pong = _scratch("ping", width * n, dt), _scratch("pong", width * n, dt)
         z_buf, idx_buf = _scratch("z", width * n, dt), _scratch("idx", width * n, np.intp)
-        a = ping[: (self.n_in + 1) * n].reshape(self.n_in + 1, n)
-        if x.shape[0] == self.n_in:
-            a[:-1] = x
-            a[-1] = 1.0
-        else:
-            a[...] = x
+        a: np.ndarray = z_first
         for k, w in enumerate(mats):
-            if outputs is not None and k + 1 == len(mats):
+            last = k + 1 == len(mats)
+            if outputs is not None and last:
                 w = w[outputs]
             rows = w.shape[0]
-            z = z_buf[: rows * n].reshape(rows, n)
-            np.matmul(w, a, out=z)
+            if k == 0:
+                z = z_first if not last or outputs is None else z_first[outputs]
+            else:
+                z = z_buf[: rows * n].reshape(rows, n)
+                np.matmul(w, a, out=z)
             idx = idx_buf[: rows * n].reshape(rows, n)
             # trunc toward zero like Java's (int); out-of-range and NaN are clamped by take
             with np.errstate(invalid="ignore"):
                 np.copyto(idx, z, casting="unsafe")
-            if k + 1 < len(mats):
+            if not last:
                 nxt = (pong if k % 2 == 0 else ping)[: (rows + 1) * n].reshape(rows + 1, n)
                 table.take(idx, mode="clip", out=nxt[:-1])
                 nxt[-1] = 1.0
@@ -281,6 +301,50 @@ class NeuralNet:
             a = tabulated_sigmoid(b.astype(dt) + a @ w.astype(dt))
         return a * (self.outmax - self.outmin).astype(dt) + self.outmin.astype(dt)
 
+
+def calc_group_t(
+    nets: Sequence[NeuralNet],
+    x: npt.NDArray[np.floating],
+    dtype: npt.DTypeLike = np.float64,
+    outputs: Sequence[slice | None] | None = None,
+) -> list[npt.NDArray[np.floating]]:
+    """Evaluate several nets on the same feature-major input; one GEMM for all first layers.
+
+    The first layers of nets that share an input (the atmospheric nets, the water nets, the two
+    uncertainty nets) are stacked into one matrix: one wide GEMM instead of several thin ones
+    with 11-16-long dot products, where BLAS is least efficient. Every output row is still its
+    own dot product, so results equal separate :meth:`NeuralNet.calc_t` calls. Members that are
+    not :class:`NeuralNet` (stand-ins in tests) or differ in input count are evaluated one by one.
+    """
+    dt = np.dtype(dtype)
+    outs = list(outputs) if outputs is not None else [None] * len(nets)
+    if not nets:
+        return []
+    n_in = nets[0].n_in if isinstance(nets[0], NeuralNet) else -1
+    if len(nets) == 1 or not all(isinstance(m, NeuralNet) and m.n_in == n_in for m in nets):
+        return [m.calc_t(x, dt, o) for m, o in zip(nets, outs, strict=True)]
+    key = (tuple(id(m) for m in nets), dt.str)
+    entry = _GROUPS.get(key)
+    if entry is None:
+        # the entry keeps the nets alive, so their ids in the key cannot be reused
+        entry = (tuple(nets), np.ascontiguousarray(np.vstack([m._prepared(dt)[0] for m in nets])))
+        _GROUPS[key] = entry
+    stacked = entry[1]
+    a = nets[0]._input(x, dt)
+    n = a.shape[1]
+    z_all = _scratch("group", stacked.shape[0] * n, dt)[: stacked.shape[0] * n].reshape(-1, n)
+    np.matmul(stacked, a, out=z_all)
+    results = []
+    row = 0
+    for m, o in zip(nets, outs, strict=True):
+        rows = m.sizes[1]
+        results.append(m._forward(z_all[row : row + rows], dt, o))
+        row += rows
+    return results
+
+
+#: stacked first-layer matrices per group of nets (keyed by the nets' identities and dtype)
+_GROUPS: dict[tuple[tuple[int, ...], str], tuple[tuple[NeuralNet, ...], np.ndarray]] = {}
 
 _LOCAL = threading.local()
 

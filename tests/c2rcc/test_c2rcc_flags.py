@@ -121,8 +121,14 @@ class FixedOutputNet:
     def __getattr__(self, name: str) -> object:
         return getattr(self.base, name)
 
-    def calc_t(self, x: npt.NDArray[np.floating], dtype: npt.DTypeLike = np.float64) -> np.ndarray:
-        return np.repeat(np.asarray(self.values, dtype=np.float64)[:, None], x.shape[1], axis=1)
+    def calc_t(
+        self,
+        x: npt.NDArray[np.floating],
+        dtype: npt.DTypeLike = np.float64,
+        outputs: slice | None = None,
+    ) -> np.ndarray:
+        out = np.repeat(np.asarray(self.values, dtype=np.float64)[:, None], x.shape[1], axis=1)
+        return out if outputs is None else out[outputs]
 
 
 def _with_fixed(nets: NetSet, role: str, values: list[float]) -> NetSet:
