@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         args.nets = shared if shared.is_dir() else None
 
     n_px = args.size * args.size
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    # other jobs on the machine slow every number below alike; the load average says how much
+    print(f"load average at start: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(
         f"machine: {os.cpu_count()} cores; {args.threads} worker threads; scene {args.size}x{args.size} = {n_px:,} px"
     )
@@ -138,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{rate * macs / g32:11.1%} {per_cpu:10,.0f} {valid:9,d}")  # fmt: skip
     std = results[("C2RCC-Nets", "float64")]
     print(f"C2RCC-Nets float64: {std:,.0f} px/s = {std / TARGET_PX_S:.0%} of the 500k px/s target")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"load average at end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     return 0
 
 
