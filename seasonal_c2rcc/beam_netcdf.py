@@ -219,8 +219,7 @@ def write_beam_netcdf(
         if ds[n].shape != (g.height, g.width):
             raise ValueError(f"variable {n} has shape {ds[n].shape}, grid is {(g.height, g.width)}")
 
-    # Load before taking the HDF5 lock: a lazily opened dataset would take xarray's lock
-    # (the same, non-reentrant one) inside the block function.
+    # One read of a lazily opened dataset instead of one per block.
     loaded = ds[names].compute()
 
     def block(r0: int, r1: int) -> dict[str, np.ndarray]:
@@ -257,14 +256,14 @@ def write_beam_netcdf_blocks(
 
     ``block_fn`` must return the same band names (in the file's order) and dtypes for every
     block; a band named ``c2rcc_flags`` is stored as uint32. Rows are requested in order, in
-    blocks of about ``max_block_pixels`` pixels. Thread-safe, atomic (temp file + rename).
+    blocks of about ``max_block_pixels`` pixels. Thread-safe: netCDF calls run under
+    :func:`_hdf5_lock`, ``block_fn`` runs outside it. Atomic (temp file + rename).
     """
-    with _hdf5_lock():
-        return _write_blocks(
-            Path(path), grid, block_fn, start_time, stop_time, product_name, product_type,
-            metadata, tie_point_grids, compress, var_attrs or {}, global_attrs or {},
-            max(1, max_block_pixels // max(grid.width, 1)),
-        )  # fmt: skip
+    return _write_blocks(
+        Path(path), grid, block_fn, start_time, stop_time, product_name, product_type,
+        metadata, tie_point_grids, compress, var_attrs or {}, global_attrs or {},
+        max(1, max_block_pixels // max(grid.width, 1)),
+    )  # fmt: skip
 
 
 def _write_blocks(
@@ -285,109 +284,137 @@ def _write_blocks(
     import netCDF4
     from pyproj import CRS, Transformer
 
+    # Every netCDF/HDF5 call runs under the process-wide lock, but block_fn runs outside it:
+    # computing a block never stalls other threads' I/O, and a block_fn that reads NetCDF
+    # through xarray (which takes the same lock) cannot deadlock.
+    lock = _hdf5_lock()
     crs = CRS.from_epsg(g.epsg)
     xs, ys = g.x_centres(), g.y_centres()
     tr = Transformer.from_crs(crs, 4326, always_xy=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
+    nc: Any = None
     try:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
-            nc.setncattr("Conventions", "CF-1.4")
-            nc.setncattr("title", product_name or path.stem)
-            nc.setncattr("product_type", product_type)
-            nc.setncattr("metadata_profile", "beam")
-            nc.setncattr("metadata_version", "0.5")
-            nc.setncattr("auto_grouping", "rtoa:rrs:rhow:rhown:iop:kd:unc:conc:oos")
-            if start_time is not None:
-                nc.setncattr("start_date", snap_datetime(start_time))
-            if stop_time is not None:
-                nc.setncattr("stop_date", snap_datetime(stop_time))
-            for key, value in global_attrs.items():
-                nc.setncattr(key, value)
-            nc.createDimension("y", g.height)
-            nc.createDimension("x", g.width)
-
-            v = nc.createVariable("crs", "i4")
-            for key, value in crs.to_cf().items():
-                if key != "crs_wkt":
-                    v.setncattr(key, value)
-            wkt = crs.to_wkt()
-            v.setncattr("wkt", wkt)
-            v.setncattr("crs_wkt", wkt)
-            v.setncattr("spatial_ref", wkt)
-            v.setncattr("epsg_code", f"EPSG:{g.epsg}")
-            sx, sy, ulx, uly = float(g.res_x), float(g.res_y), float(g.ulx), float(g.uly)
-            v.setncattr("i2m", f"{sx!r},0.0,0.0,{-sy!r},{ulx!r},{uly!r}")
-            v.setncattr("GeoTransform", f"{ulx!r} {sx!r} 0.0 {uly!r} 0.0 {-sy!r}")
-
-            geo_vars = {}
-            for name, std, units in (
-                ("lat", "latitude", "degrees_north"),
-                ("lon", "longitude", "degrees_east"),
-            ):
-                var = nc.createVariable(name, "f4", ("y", "x"), zlib=compress, complevel=1,
-                                        chunksizes=_chunks(g, rows))
-                _small_cache(var)
-                var.setncattr("long_name", std)
-                var.setncattr("standard_name", std)
-                var.setncattr("units", units)
-                geo_vars[name] = var
-
-            band_vars: dict[str, Any] = {}
-            for r0 in range(0, g.height, rows):
-                r1 = min(g.height, r0 + rows)
-                xx, yy = np.meshgrid(xs, ys[r0:r1])
-                lon, lat = tr.transform(xx, yy)
+        with lock:
+            nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+            geo_vars = _write_header(nc, g, crs, path, start_time, stop_time, product_name,
+                                     product_type, global_attrs, compress, rows)
+        band_vars: dict[str, Any] = {}
+        for r0 in range(0, g.height, rows):
+            r1 = min(g.height, r0 + rows)
+            xx, yy = np.meshgrid(xs, ys[r0:r1])
+            lon, lat = tr.transform(xx, yy)
+            block = {name: np.asarray(arr) for name, arr in block_fn(r0, r1).items()}
+            for name, arr in block.items():
+                if arr.shape != (r1 - r0, g.width):
+                    raise ValueError(
+                        f"band {name}: block shape {arr.shape}, expected {(r1 - r0, g.width)}"
+                    )
+            with lock:
                 geo_vars["lat"][r0:r1, :] = np.asarray(lat, dtype=np.float32)
                 geo_vars["lon"][r0:r1, :] = np.asarray(lon, dtype=np.float32)
-                block = block_fn(r0, r1)
                 if not band_vars:
                     band_vars = _create_band_vars(nc, block, var_attrs, compress,
                                                   _chunks(g, rows))
                 if list(block) != list(band_vars):
                     raise ValueError("block_fn returned different bands for different blocks")
                 for name, arr in block.items():
-                    arr = np.asarray(arr)
-                    if arr.shape != (r1 - r0, g.width):
-                        raise ValueError(
-                            f"band {name}: block shape {arr.shape}, expected {(r1 - r0, g.width)}"
-                        )
                     var = band_vars[name]
                     var[r0:r1, :] = arr.astype(var.dtype, copy=False)
-
-            if FLAG_BAND in band_vars:
-                for i, (flag, _bit, desc) in enumerate(C2RCC_FLAGS):
-                    m = nc.createVariable(f"{flag}_mask", "i1")
-                    m.setncattr("expression", f"{FLAG_BAND}.{flag}")
-                    m.setncattr("title", flag)
-                    m.setncattr("description", desc)
-                    m.setncattr("color", np.array((*_MASK_COLOURS[i % 10], 255), dtype=np.int32))
-                    m.setncattr("transparency", 0.5)
-
-            if tie_point_grids:
-                first = next(iter(tie_point_grids.values()))
-                ty, tx = np.shape(first)
-                nc.createDimension("tp_y", ty)
-                nc.createDimension("tp_x", tx)
-                for name, tp in tie_point_grids.items():
-                    tp = np.asarray(tp, dtype=np.float32)
-                    if tp.shape != (ty, tx):
-                        raise ValueError("all tie-point grids must have the same shape")
-                    var = nc.createVariable(name, "f4", ("tp_y", "tp_x"))
-                    var.setncattr("offset_x", 0.5)
-                    var.setncattr("offset_y", 0.5)
-                    var.setncattr("subsampling_x", float(max(g.width - 1, 1)) / max(tx - 1, 1))
-                    var.setncattr("subsampling_y", float(max(g.height - 1, 1)) / max(ty - 1, 1))
-                    var[:] = tp
-
-            meta = nc.createVariable("metadata", "i4")
-            for key, value in (metadata or {}).items():
-                meta.setncattr(key, str(value))
+        with lock:
+            _write_trailer(nc, g, FLAG_BAND in band_vars, tie_point_grids, metadata)
+            nc.close()
+            nc = None
         os.replace(tmp, path)
     finally:
+        if nc is not None:
+            with lock:
+                nc.close()
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _write_header(
+    nc: Any, g: BeamGrid, crs: Any, path: Path, start_time: datetime | None,
+    stop_time: datetime | None, product_name: str | None, product_type: str,
+    global_attrs: Mapping[str, Any], compress: bool, rows: int,
+) -> dict[str, Any]:
+    """Global attributes, dimensions, ``crs`` and the (empty) ``lat``/``lon`` variables."""
+    nc.setncattr("Conventions", "CF-1.4")
+    nc.setncattr("title", product_name or path.stem)
+    nc.setncattr("product_type", product_type)
+    nc.setncattr("metadata_profile", "beam")
+    nc.setncattr("metadata_version", "0.5")
+    nc.setncattr("auto_grouping", "rtoa:rrs:rhow:rhown:iop:kd:unc:conc:oos")
+    if start_time is not None:
+        nc.setncattr("start_date", snap_datetime(start_time))
+    if stop_time is not None:
+        nc.setncattr("stop_date", snap_datetime(stop_time))
+    for key, value in global_attrs.items():
+        nc.setncattr(key, value)
+    nc.createDimension("y", g.height)
+    nc.createDimension("x", g.width)
+
+    v = nc.createVariable("crs", "i4")
+    for key, value in crs.to_cf().items():
+        if key != "crs_wkt":
+            v.setncattr(key, value)
+    wkt = crs.to_wkt()
+    v.setncattr("wkt", wkt)
+    v.setncattr("crs_wkt", wkt)
+    v.setncattr("spatial_ref", wkt)
+    v.setncattr("epsg_code", f"EPSG:{g.epsg}")
+    sx, sy, ulx, uly = float(g.res_x), float(g.res_y), float(g.ulx), float(g.uly)
+    v.setncattr("i2m", f"{sx!r},0.0,0.0,{-sy!r},{ulx!r},{uly!r}")
+    v.setncattr("GeoTransform", f"{ulx!r} {sx!r} 0.0 {uly!r} 0.0 {-sy!r}")
+
+    geo_vars = {}
+    for name, std, units in (
+        ("lat", "latitude", "degrees_north"),
+        ("lon", "longitude", "degrees_east"),
+    ):
+        var = nc.createVariable(name, "f4", ("y", "x"), zlib=compress, complevel=1,
+                                chunksizes=_chunks(g, rows))
+        _small_cache(var)
+        var.setncattr("long_name", std)
+        var.setncattr("standard_name", std)
+        var.setncattr("units", units)
+        geo_vars[name] = var
+    return geo_vars
+
+
+def _write_trailer(
+    nc: Any, g: BeamGrid, has_flags: bool, tie_point_grids: Mapping[str, np.ndarray] | None,
+    metadata: Mapping[str, str] | None,
+) -> None:
+    """Mask variables, tie-point grids and the BEAM ``metadata`` variable."""
+    if has_flags:
+        for i, (flag, _bit, desc) in enumerate(C2RCC_FLAGS):
+            m = nc.createVariable(f"{flag}_mask", "i1")
+            m.setncattr("expression", f"{FLAG_BAND}.{flag}")
+            m.setncattr("title", flag)
+            m.setncattr("description", desc)
+            m.setncattr("color", np.array((*_MASK_COLOURS[i % 10], 255), dtype=np.int32))
+            m.setncattr("transparency", 0.5)
+    if tie_point_grids:
+        first = next(iter(tie_point_grids.values()))
+        ty, tx = np.shape(first)
+        nc.createDimension("tp_y", ty)
+        nc.createDimension("tp_x", tx)
+        for name, tp in tie_point_grids.items():
+            tp = np.asarray(tp, dtype=np.float32)
+            if tp.shape != (ty, tx):
+                raise ValueError("all tie-point grids must have the same shape")
+            var = nc.createVariable(name, "f4", ("tp_y", "tp_x"))
+            var.setncattr("offset_x", 0.5)
+            var.setncattr("offset_y", 0.5)
+            var.setncattr("subsampling_x", float(max(g.width - 1, 1)) / max(tx - 1, 1))
+            var.setncattr("subsampling_y", float(max(g.height - 1, 1)) / max(ty - 1, 1))
+            var[:] = tp
+    meta = nc.createVariable("metadata", "i4")
+    for key, value in (metadata or {}).items():
+        meta.setncattr(key, str(value))
 
 
 def _chunks(g: BeamGrid, rows: int) -> tuple[int, int]:

@@ -247,3 +247,27 @@ def test_pixel_region_subset_snaps_outward(tmp_path: Path) -> None:
     assert xmin <= want[0] < xmin + 60 and xmax - 60 < want[2] <= xmax
     assert ymin <= want[1] < ymin + 60 and ymax - 60 < want[3] <= ymax
     assert (xmin - t.ulx) % 60 == 0 and (t.uly - ymax) % 60 == 0
+
+
+def test_block_function_may_read_netcdf_through_xarray(tmp_path: Path) -> None:
+    import threading
+
+    from seasonal_c2rcc.beam_netcdf import BeamGrid, write_beam_netcdf_blocks
+
+    g = tile_grid(TILE)
+    grid = BeamGrid(g.epsg, g.ulx, g.uly, 60.0, 60.0, 8, 6)
+    src = write_beam_netcdf(tmp_path / "src.nc", xr.Dataset(
+        {"conc_chl": (("y", "x"), np.arange(48, dtype=np.float32).reshape(6, 8))}), grid=grid)
+
+    def block(r0: int, r1: int) -> dict[str, np.ndarray]:
+        # xarray takes the HDF5 lock while reading; the writer must not hold it here
+        with xr.open_dataset(src) as ds:
+            return {"conc_chl": ds["conc_chl"].values[r0:r1] * 2}
+
+    t = threading.Thread(target=write_beam_netcdf_blocks,
+                         args=(tmp_path / "dst.nc", grid, block), kwargs={"max_block_pixels": 16})
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "writer deadlocked"
+    np.testing.assert_array_equal(xr.open_dataset(tmp_path / "dst.nc")["conc_chl"].values,
+                                  2 * np.arange(48).reshape(6, 8))
