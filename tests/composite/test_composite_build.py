@@ -21,7 +21,7 @@ from seasonal_c2rcc.composite import (
 )
 from seasonal_c2rcc.errors import ConfigError, OutputError
 from seasonal_c2rcc.flags import FLAG_MASKS
-from seasonal_c2rcc.masking import MaskConfig
+from seasonal_c2rcc.masking import MaskConfig, valid_mask
 
 SHAPE = (GRID.height, GRID.width)
 
@@ -307,3 +307,24 @@ def test_climatology__median_over_all_years_observations_not_median_of_medians(t
     med = _read(out, "conc_chl_median")
     np.testing.assert_array_equal(med, 2.5)  # median(1, 2, 3, 10); the median of medians would be 6
     np.testing.assert_array_equal(_read(out, "conc_chl_count"), 4)
+
+
+def test_build_composite__cloud_buffer_is_exact_across_block_edges(tmp_path):
+    paths, _ = _make_season(tmp_path, n=5, seed=4)
+    mask = MaskConfig(cloud_buffer_px=2, min_valid_obs=1)
+    ref_layers = []
+    for p in paths:
+        with netCDF4.Dataset(p) as ds:
+            ds.set_auto_mask(False)
+            ok = valid_mask(ds["c2rcc_flags"][:], mask)  # whole-image reference
+            chl = np.asarray(ds["conc_chl"][:])
+        ref_layers.append(np.where(ok & (chl != 0), chl, np.nan))
+    ref = _reference(np.stack(ref_layers), 1)
+    out = tmp_path / "c.nc"
+    build_composite(
+        paths, out, grid=GRID, mask=mask, variables=("conc_chl",), block_bytes=5 * 12 * 4 * 2
+    )  # 2-row blocks
+    np.testing.assert_array_equal(_read(out, "conc_chl_count"), ref["count"])
+    np.testing.assert_allclose(
+        _read(out, "conc_chl_median"), ref["median"], rtol=2e-6, equal_nan=True
+    )
