@@ -317,3 +317,33 @@ def test_graph_errors_fail_the_job_like_gpt(emulator_factory, hda_client_factory
     messages = [e.message for e in api.get_job_logs(job.job_id)]
     assert any(log_text in m for m in messages), messages
     assert any("SNAP exit code: 1" in m for m in messages)
+
+
+def test_job_faults_are_reproducible_with_seed() -> None:
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from seasonal_c2rcc.emulator import catalogue as cat
+    from seasonal_c2rcc.emulator.faults import Dice
+    from seasonal_c2rcc.emulator.jobs import new_job, validate_execution
+
+    did = "0123456789abcdef01234567"
+    url = f"http://h/hda-broker/api/v1/dataaccess/download/{did}"
+    body = {"inputs": {"snap_graph": base64.b64encode(c2rcc_graph(lonlat_wkt(BOX)).encode())
+                       .decode(), "eo_input": json.dumps([{"img1": url}])}}
+    sub = validate_execution("snap-function", body, {did})
+    p = cat.products_for_tile("30UUA", datetime(2020, 6, 1, tzinfo=UTC),
+                              datetime(2020, 6, 30, tzinfo=UTC))[0]
+    faults = fast(job_failure_rate=0.5, stuck_job_rate=0.3)
+
+    def outcomes(seed: int) -> list[tuple[str, str, bool]]:
+        dice = Dice(seed)
+        jobs = [new_job(sub, seq, seed, "u", 0.0, faults, dice, {"img1": p}, {"img1": url},
+                        10**6) for seq in range(1, 21)]
+        return [(j["job_id"], j["outcome"], j["stuck"]) for j in jobs]
+
+    a, b, c = outcomes(5), outcomes(5), outcomes(6)
+    assert a == b
+    assert {o for _i, o, _s in a} == {"successful", "failed"} and any(s for *_x, s in a)
+    assert [o for _i, o, _s in a] != [o for _i, o, _s in c]
