@@ -801,8 +801,9 @@ class EmulatorServer:
             self.app = None
             raise OSError(f"cannot listen on {self.host}:{self.port} (address in use?)") from None
         # Many short-lived connections (werkzeug closes after each reply): a deep backlog keeps
-        # bursts of concurrent clients from being refused.
-        self._server.request_queue_size = 128
+        # bursts of concurrent clients from being refused. socketserver listened with its
+        # default of 5; listening again on the bound socket raises the backlog.
+        self._server.socket.listen(128)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.1},
