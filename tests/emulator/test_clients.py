@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -185,11 +184,10 @@ def test_job_list_paging_and_service_documents(emulator_factory, hda_client_fact
     assert api.get_process("snap-function").version == "10.0.0"
 
 
-def test_env_token_paths(emulator, eocanvas_api) -> None:
+def test_eocanvas_token_path(emulator, eocanvas_api) -> None:
     # eocanvas authenticates on the old /hda-broker/gettoken path
     eocanvas_api.get_processes()
     assert emulator.accounting()["tokens"][0]["path"] == "/hda-broker/gettoken"
-    assert os.environ.get("HDA_URL") is None
 
 
 def test_values_match_between_big_and_small_jobs(emulator_factory, hda_client_factory,
