@@ -113,7 +113,8 @@ def test_submit_poll_logs_results_download(emulator, hda_client, eocanvas_api,
     ds = xr.open_dataset(tmp_path / name)
     assert ds.attrs["product_type"] == "C2RCC_S2-MSI"
     assert ds["conc_chl"].dims == ("y", "x") and ds["lat"].dims == ("y", "x")
-    assert ds.sizes["x"] == ds.sizes["y"] == 167 or ds.sizes["x"] in (167, 168)
+    # 10 km box at offsets 10 km / 80 km: columns 166..333 (168 px), rows 1333..1499 (167 px)
+    assert (ds.sizes["y"], ds.sizes["x"]) == (167, 168)
     acc = emulator.accounting()
     (sub,) = acc["submissions"]
     assert sub["job_id"] == job.job_id and "<graph" in sub["graph_xml"]
