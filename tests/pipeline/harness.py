@@ -77,3 +77,15 @@ def start(workdir: Path, config: Path, *args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def composites(
+    years: list[int], seasons: list[str], subtiles: tuple[str, ...] = ("0", "1")
+) -> list[str]:
+    """Composite targets of the demo grid: enough to drive every remote job, without the figures."""
+    return [
+        f"results/composites/30UUA/{y}/{s}/{sid}.nc"
+        for y in years
+        for s in seasons
+        for sid in subtiles
+    ]
