@@ -104,7 +104,7 @@ def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emul
         # Evidence: the plugin deletes the SLURM logs of successful jobs by default.
         "--slurm-keep-successful-logs",
         *TARGETS,
-        timeout=480,
+        timeout=360,
     )  # fmt: skip
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
