@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -118,10 +117,6 @@ VARIABLE_META: dict[str, tuple[str, str, str | None]] = {
     },
 }
 
-_PRODUCT_RE = re.compile(
-    r"^(?P<platform>S2[A-D])_MSIL1C_(?P<sensing>\d{8}T\d{6})_N(?P<baseline>\d{4})_"
-    r"R(?P<orbit>\d{3})_T(?P<tile>[0-9]{2}[A-Z]{3})_(?P<generation>\d{8}T\d{6})$"
-)
 _COUNT_FILL = np.uint16(65535)
 #: Target size of one block of the per-variable observation stack (the sort needs about twice).
 DEFAULT_BLOCK_BYTES = 64 * 2**20
@@ -156,7 +151,9 @@ def parse_product_id(name: str | os.PathLike[str]) -> ProductId:
     for suffix in (".nc", ".SAFE", ".zip"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
-    m = _PRODUCT_RE.match(stem)
+    from .catalogue import PRODUCT_RE
+
+    m = PRODUCT_RE.match(stem)
     if not m:
         raise OutputError(
             f"{name}: file name is not a Sentinel-2 L1C product id "
@@ -170,7 +167,7 @@ def parse_product_id(name: str | os.PathLike[str]) -> ProductId:
         baseline=int(m["baseline"]),
         relative_orbit=int(m["orbit"]),
         tile=m["tile"],
-        generation=dt.datetime.strptime(m["generation"], fmt),
+        generation=dt.datetime.strptime(m["disc"], fmt),
         name=stem,
     )
 
@@ -268,28 +265,20 @@ def nan_percentile_stats(
 
 
 def c2rcc_graph_parameters(graph_path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parameters of the ``c2rcc.msi`` node of a SNAP graph XML, as strings.
+    """Parameters of the ``c2rcc.msi`` node of a SNAP graph XML file, as strings.
 
     Raises :class:`ConfigError` if the file is not a graph or has no C2RCC node.
     """
-    from lxml import etree
+    from .graph import c2rcc_parameters
 
     try:
-        root = etree.parse(str(graph_path)).getroot()
-    except (OSError, etree.XMLSyntaxError) as exc:
-        raise ConfigError(f"graph {graph_path}: cannot parse as XML ({exc})") from None
-    for node in root.iter("node"):
-        op = node.findtext("operator")
-        if op is not None and op.strip().lower().startswith("c2rcc"):
-            params = node.find("parameters")
-            if params is None:
-                return {}
-            return {
-                etree.QName(child).localname: (child.text or "").strip()
-                for child in params
-                if isinstance(child.tag, str)
-            }
-    raise ConfigError(f"graph {graph_path}: no c2rcc node (operator c2rcc.msi) found")
+        text = Path(graph_path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"graph {graph_path}: cannot read ({exc})") from None
+    params = c2rcc_parameters(text, where=f"graph {graph_path}")
+    if params is None:
+        raise ConfigError(f"graph {graph_path}: no c2rcc node (operator c2rcc.msi) found")
+    return params
 
 
 def software_versions() -> dict[str, str]:

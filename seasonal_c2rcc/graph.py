@@ -151,11 +151,13 @@ def graph_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def c2rcc_parameters(text: str) -> dict[str, str]:
-    """The c2rcc.msi node's parameters as strings (for provenance in outputs)."""
-    root = _parse(text, "graph")
+def c2rcc_parameters(text: str, where: str = "graph") -> dict[str, str] | None:
+    """The c2rcc.msi node's parameters as strings (provenance), or None without such a node."""
+    root = _parse(text, where)
     nodes = _nodes(root, "c2rcc.msi")
     if not nodes:
-        return {}
+        return None
     params = nodes[0].find("parameters")
-    return {el.tag: (el.text or "").strip() for el in params} if params is not None else {}
+    if params is None:
+        return {}
+    return {el.tag: (el.text or "").strip() for el in params if isinstance(el.tag, str)}
