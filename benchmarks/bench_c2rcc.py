@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     g32_1 = gemm_rate(np.float32, threads=1)
     print(f"baseline GEMM 2048^3: float32 {g32 / 1e9:.1f} GMAC/s, float64 {g64 / 1e9:.1f} GMAC/s "
           f"(all cores); float32 1 thread {g32_1 / 1e9:.1f} GMAC/s")  # fmt: skip
+    # on a busy machine the all-core run can lose to the 1-thread run; the better one is the
+    # closer estimate of what the machine can do
+    g32 = max(g32, g32_1)
+    print(f"machine float32 GEMM rate used as baseline: {g32 / 1e9:.1f} GMAC/s")
 
     toa, angles = scene(args.size)
     dtypes: list[type] = [np.float64] + ([np.float32] if args.float32 else [])
