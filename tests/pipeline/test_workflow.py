@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -97,6 +98,11 @@ def test_demo_grid_runs_end_to_end_and_a_second_run_does_nothing(emulator, tmp_p
 
     dry = run(tmp_path, cfg, "-n", "--quiet", "rules")
     assert dry.returncode == 0 and "remote_job" not in dry.stdout
+
+    # credentials never reach logs, results, reports or metadata
+    for f in tmp_path.rglob("*"):
+        if f.is_file() and f.stat().st_size < 50_000_000:
+            assert b"test-password" not in f.read_bytes(), f
 
 
 def test_frozen_catalogue_is_not_searched_again_when_the_config_changes(emulator, tmp_path):
@@ -219,3 +225,34 @@ def test_season_without_usable_scenes_gives_an_explicit_no_data_composite(emulat
         assert ds.attrs["composite_status"] == "no-data"
         assert np.isnan(ds["conc_chl_median"].values).all()
     assert submitted(emulator) == []
+
+
+def test_dry_run_of_the_users_campaign_plans_every_search_without_touching_the_network(tmp_path):
+    import yaml
+
+    from .harness import ROOT
+
+    user = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    user["subtiles"] = str(ROOT / user["subtiles"])
+    user["graph"] = str(ROOT / user["graph"])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(user))
+    r = run(tmp_path, cfg, "-n", "--quiet", "rules")
+    assert r.returncode == 0, r.stderr[-3000:]
+    # 8 years x 4 seasons of 30UUA: one catalogue search each; products follow once they are known
+    assert re.search(r"catalogue\s+32", r.stdout), r.stdout
+
+
+def test_a_query_the_catalogue_rejects_fails_with_its_message(emulator):
+    from seasonal_c2rcc import wekeo
+    from seasonal_c2rcc.errors import CatalogueError
+
+    client = wekeo.hda_client(
+        wekeo.Endpoints(hda_url=emulator.hda_url, eocanvas_url=emulator.eocanvas_url),
+        wekeo.Credentials("u", "p"),
+        timeout=10,
+        retries=1,
+    )
+    with pytest.raises(CatalogueError, match="HTTP 400") as err:
+        wekeo.search(client, {"dataset_id": "EO:ESA:DAT:SENTINEL-2", "cloudCover": {"lte": 20}})
+    assert "cloudCover" in str(err.value)
