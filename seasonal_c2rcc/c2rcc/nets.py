@@ -486,7 +486,20 @@ def _snap_c2rcc_jars(homes: Iterable[Path] | None = None) -> list[Path]:
             p = home / rel
             if p.is_file() and p not in jars:
                 jars.append(p)
-    return jars
+        # other cluster or module names (renamed in some release): any C2RCC module jar
+        if home.is_dir():
+            for p in sorted(home.glob("*/modules/*c2rcc*.jar")):
+                if p not in jars:
+                    jars.append(p)
+    return [j for j in jars if _jar_has_msi_nets(j)]
+
+
+def _jar_has_msi_nets(jar: Path) -> bool:
+    try:
+        with zipfile.ZipFile(jar) as zf:
+            return any(n.startswith(_JAR_NET_PREFIX) for n in zf.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_nets_root(path: Path) -> bool:

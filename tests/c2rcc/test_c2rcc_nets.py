@@ -191,3 +191,28 @@ def test_whole_product_fused_equals_literal_order(
         # bit-identical: the reassociated sums (~1e-11 table steps apart) pick the same entries
         np.testing.assert_array_equal(fast[name].values, ref[name].values, err_msg=name)
     assert np.isfinite(fast["conc_chl"].values[0, :3]).all()  # NaN input -> entry 0, finite outputs
+
+
+def test_snap_jar_under_another_cluster_name_is_found(
+    nets_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    home = tmp_path / "snap"
+    (home / "s3tbx" / "modules").mkdir(parents=True)
+    # a jar without nets (another module) is skipped, the s3tbx C2RCC jar is used
+    with zipfile.ZipFile(
+        home / "s3tbx" / "modules" / "org-esa-s3tbx-s3tbx-c2rcc-ui.jar", "w"
+    ) as zf:
+        zf.writestr("META-INF/MANIFEST.MF", "x")
+    jar = home / "s3tbx" / "modules" / "org-esa-s3tbx-s3tbx-c2rcc.jar"
+    with zipfile.ZipFile(jar, "w") as zf:
+        for sub in (nets_dir / "std_s2_20160502").rglob("*.net"):
+            zf.write(
+                sub,
+                f"auxdata/nets/msi/std_s2_20160502/{sub.relative_to(nets_dir / 'std_s2_20160502').as_posix()}",
+            )
+    monkeypatch.delenv("SEASONAL_C2RCC_NETS", raising=False)
+    monkeypatch.setenv("SNAP_HOME", str(home))
+    assert find_nets_dir() == jar
+    assert load_nets("C2RCC-Nets")["rw_iop"].sizes == (11, 97, 77, 37, 5)
+    with pytest.raises(ConfigError, match="lacks"):
+        load_nets("C2X-Nets")  # this jar only holds the standard set
