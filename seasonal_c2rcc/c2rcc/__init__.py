@@ -31,7 +31,7 @@ from seasonal_c2rcc.c2rcc.nets import (
     load_nets,
     parse_net,
 )
-from seasonal_c2rcc.c2rcc.output import beam_grid, write_netcdf
+from seasonal_c2rcc.c2rcc.output import beam_grid, run_on_dimap, write_netcdf
 from seasonal_c2rcc.c2rcc.params import C2rccMsiParams
 
 __all__ = [
@@ -53,5 +53,6 @@ __all__ = [
     "output_bands",
     "parse_net",
     "run_c2rcc_msi",
+    "run_on_dimap",
     "write_netcdf",
 ]

@@ -49,3 +49,35 @@ def write_netcdf(
     plain = ds.drop_vars([c for c in ("lat", "lon") if c in ds.coords])
     plain.attrs = {"product_type": ds.attrs.get("product_type", "C2RCC_S2-MSI")}
     return write_beam_netcdf(path, plain, grid=grid, metadata=meta, **writer_kwargs)
+
+
+def run_on_dimap(
+    product: str | os.PathLike[str],
+    params: Any = None,
+    out: str | os.PathLike[str] | None = None,
+    reference_band: str = "B2",
+    nets_dir: str | os.PathLike[str] | None = None,
+    altitude: Any = None,
+    **run_kwargs: Any,
+) -> xr.Dataset:
+    """Read a BEAM-DIMAP S2 L1C product, run C2RCC-MSI on the ``reference_band`` grid, optionally
+    write NetCDF4-BEAM to ``out``; the local equivalent of ``Read → Resample → c2rcc.msi → Write``.
+    """
+    from seasonal_c2rcc.c2rcc.dimap import open_dimap
+    from seasonal_c2rcc.c2rcc.msi import run_c2rcc_msi
+
+    inputs = open_dimap(product).c2rcc_inputs(reference_band=reference_band)
+    ds = run_c2rcc_msi(
+        inputs.toa,
+        inputs.angles,
+        inputs.lat,
+        inputs.lon,
+        altitude=altitude,
+        params=params,
+        nets_dir=nets_dir,
+        ecmwf=inputs.ecmwf,
+        **run_kwargs,
+    )
+    if out is not None:
+        write_netcdf(ds, out, beam_grid(inputs), metadata={"source_product": str(product)})
+    return ds

@@ -136,3 +136,18 @@ def test_result_written_as_netcdf4_beam(
         np.testing.assert_array_equal(nc["conc_chl"][:], ds["conc_chl"].values)
         assert abs(float(nc["lat"][PIN_Y, PIN_X]) - PIN_LAT) < 1e-5
         assert "C2RCC-Nets" in nc["metadata"].getncattr("netSet")
+
+
+def test_run_on_dimap_is_read_resample_c2rcc_write(
+    snap_test_product: Path, nets_dir: Path, tmp_path: Path
+) -> None:
+    import netCDF4
+
+    from seasonal_c2rcc.c2rcc import run_on_dimap
+
+    params = C2rccMsiParams(useEcmwfAuxData=True, outputAsRrs=True)
+    ds = run_on_dimap(snap_test_product, params, out=tmp_path / "o.nc", nets_dir=nets_dir)
+    assert abs(float(ds["conc_chl"][PIN_Y, PIN_X]) - float(np.float32(14.657781))) <= 1e-6
+    with netCDF4.Dataset(tmp_path / "o.nc") as nc:
+        assert "rrs_B4" in nc.variables and "rhow_B4" not in nc.variables
+        assert nc["metadata"].getncattr("source_product").endswith("S2Ref_Product.zip")
