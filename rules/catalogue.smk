@@ -3,7 +3,7 @@
 
 checkpoint catalogue:
     # No params or inputs on purpose: the selection is frozen, so editing the config never
-    # triggers a new search. Refresh with `snakemake --forcerun catalogue` (docs/usage.md).
+    # triggers a new search. Refresh: snakemake --forcerun catalogue --config refresh_catalogue=true
     output:
         wf.CATALOGUE,
     log:

@@ -118,10 +118,25 @@ def test_frozen_catalogue_is_not_searched_again_when_the_config_changes(emulator
         seasons={"summer": {"start": "06-01", "end": "08-31"}},
         cloud_cover_max=5,
     )
+    # a forced re-run without asking for a refresh (e.g. Snakemake's code-change trigger) keeps it
+    r = run(tmp_path, cfg2, "--cores", "1", "--forcerun", "catalogue", "--", target)
+    assert r.returncode == 0 and (tmp_path / target).read_text() == before
+    assert len(emulator.accounting()["searches"]) == 1
     r = run(tmp_path, cfg2, "--cores", "1", target)
     assert r.returncode == 0 and (tmp_path / target).read_text() == before
     assert len(emulator.accounting()["searches"]) == 1
-    r = run(tmp_path, cfg2, "--cores", "1", "--forcerun", "catalogue", "--", target)
+    r = run(
+        tmp_path,
+        cfg2,
+        "--cores",
+        "1",
+        "--forcerun",
+        "catalogue",
+        "--config",
+        "refresh_catalogue=true",
+        "--",
+        target,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(emulator.accounting()["searches"]) == 2
     assert json.loads((tmp_path / target).read_text())["cloud_cover_max"] == 5
