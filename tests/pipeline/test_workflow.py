@@ -237,7 +237,7 @@ def test_season_without_usable_scenes_gives_an_explicit_no_data_composite(emulat
     r = run(tmp_path, cfg, "--cores", "2", "results/composites/30UUA/2019/summer/0.nc")
     assert r.returncode == 0, r.stderr[-3000:]
     with xr.open_dataset(tmp_path / "results/composites/30UUA/2019/summer/0.nc") as ds:
-        assert ds.attrs["composite_status"] == "no-data"
+        assert ds.attrs["composite_status"] == "no_data"
         assert np.isnan(ds["conc_chl_median"].values).all()
     assert submitted(emulator) == []
 
