@@ -23,3 +23,14 @@ rule all:
     default_target: True
     input:
         composite_targets(),
+
+
+onerror:
+    import sys
+
+    sys.stderr.write(
+        "\nseasonal-c2rcc: some jobs failed; their logs are named above (remote EOCanvas logs in "
+        "logs/eocanvas/remote/). Fix the cause and run the same command again: finished outputs "
+        "and submitted remote jobs are kept and never paid twice. If Snakemake says the "
+        "directory is locked, run `snakemake --unlock` first.\n"
+    )
