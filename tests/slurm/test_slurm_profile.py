@@ -176,7 +176,7 @@ def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emul
     # Only the file triggers: whether files written by SLURM jobs count as up to date on the head
     # node. (The code/params triggers would also react to colleagues editing rules or scripts in
     # a shared checkout while this test runs.)
-    again = _run(workdir, cfg, "--rerun-triggers", "mtime", "input", *TARGETS, timeout=120)
+    again = _run(workdir, cfg, "--rerun-triggers", "mtime", "input", "--", *TARGETS, timeout=120)
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     reasons = re.findall(r"^(?:local)?(?:rule|checkpoint) .*$|^    reason: .*$", again.stderr, re.M)
     assert "Nothing to be done" in again.stdout + again.stderr, "\n".join(reasons)
