@@ -97,6 +97,14 @@ def workdir(tmp_path: Path):
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _minutes(limit: str) -> int:
+    """squeue's time limit ("30:00", "2:00:00", "1-00:00:00") in minutes."""
+    days, _, hms = limit.rpartition("-")
+    parts = [int(x) for x in hms.split(":")]
+    seconds = sum(v * 60**i for i, v in enumerate(reversed(parts)))
+    return int(days or 0) * 1440 + seconds // 60
+
+
 def _run(workdir: Path, config: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
     cmd = snakemake_cmd(workdir, config, *args)
     cmd[cmd.index("--workflow-profile") + 1] = str(ROOT / "profiles" / "slurm")
@@ -138,11 +146,16 @@ def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emul
     assert not LOCAL_RULES & set(rules)
     # The profile's settings reached sbatch: default partition, default and per-rule memory,
     # wall time, and the run directory as the job's working directory.
+    defaults = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())[
+        "default-resources"
+    ]
     for j in jobs.values():
         assert j["partition"] == slurm_partition
-        assert j["limit"] == "30:00", j
+        assert _minutes(j["limit"]) == defaults["runtime"], j
         rule = re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", j["comment"])[1]
-        assert j["mem"] == ("1000M" if rule == "composite" else "2000M"), j
+        # composite asks for its own mem_mb=1000 (rules/composite.smk); the others get the default
+        expected_mb = 1000 if rule == "composite" else defaults["mem_mb"]
+        assert j["mem"] == f"{expected_mb}M", j
         assert Path(j["workdir"]).resolve() == workdir.resolve()
 
     # Each SLURM job ran the rule inside its allocation (the jobstep executor's own log).
