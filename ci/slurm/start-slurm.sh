@@ -47,7 +47,7 @@ if [ "$need_install" -eq 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     # Other jobs on the machine may hold the dpkg lock for a moment: wait instead of failing.
     apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
-    apt-get "${apt_opts[@]}" update >/dev/null
+    apt-get "${apt_opts[@]}" update >/dev/null || die "apt-get update failed"
     apt-get "${apt_opts[@]}" install --no-install-recommends slurm-wlm munge >/dev/null \
         || die "apt-get install slurm-wlm munge failed"
     log "installed in $(($(date +%s) - T0)) s"
