@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -391,26 +391,3 @@ def _parse_dim(fh: object) -> _DimHeader:
             file=tpg_files[idx],
         )
     return name, width, height, crs, bands, tpgs
-
-
-def pixel_window(
-    inputs: C2rccInputs, rows: Sequence[int] | slice, cols: Sequence[int] | slice
-) -> C2rccInputs:
-    """A sub-window of ``inputs`` (same arrays sliced), e.g. one pin pixel for a quick check."""
-    rs = rows if isinstance(rows, slice) else slice(rows[0], rows[-1] + 1)
-    cs = cols if isinstance(cols, slice) else slice(cols[0], cols[-1] + 1)
-    g = inputs.grid
-    x0 = g.m00 * (cs.start or 0) + g.m01 * (rs.start or 0) + g.m02
-    y0 = g.m10 * (cs.start or 0) + g.m11 * (rs.start or 0) + g.m12
-    toa = {k: v[rs, cs] for k, v in inputs.toa.items()}
-    any_band = next(iter(toa.values()))
-    grid = Grid(any_band.shape[1], any_band.shape[0], g.m00, g.m10, g.m01, g.m11, x0, y0)
-    return C2rccInputs(
-        toa=toa,
-        angles={k: v[rs, cs] for k, v in inputs.angles.items()},
-        ecmwf={k: v[rs, cs] for k, v in inputs.ecmwf.items()},
-        lat=None if inputs.lat is None else inputs.lat[rs, cs],
-        lon=None if inputs.lon is None else inputs.lon[rs, cs],
-        grid=grid,
-        crs_wkt=inputs.crs_wkt,
-    )
