@@ -74,6 +74,10 @@ def cmd_demo(ns: argparse.Namespace) -> int:
             "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(demo_cfg), "--workflow-profile", str(ROOT / "profiles" / "demo"),
         ]  # fmt: skip
+        from .bill import bill_from_config, render_bill
+
+        print("The bill before anything is spent (what `seasonal-c2rcc bill` prints):", flush=True)
+        print(render_bill(bill_from_config(cfg, ROOT, workdir / "results" / "catalog")), flush=True)
         t0 = time.monotonic()
         rc = _snakemake([*common, "--cores", str(ns.cores)], ROOT, env)
         if rc != 0:
