@@ -15,15 +15,7 @@ from lxml import etree
 #: gpt's TemplateReader substitutes ``$key`` and ``${key}`` (Java identifier chars plus '.').
 PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}|\$([A-Za-z_][A-Za-z0-9_.]*)")
 SUPPORTED_OPERATORS = ("Read", "Subset", "Resample", "S2Resampling", "c2rcc.msi", "Write")
-#: Known ``c2rcc.msi`` parameter elements (XML alias or Java field name); others make gpt fail.
-C2RCC_PARAMETERS = frozenset(
-    """validPixelExpression salinity temperature ozone press elevation demName TSMfac
-    TSMfakBpart TSMexp TSMfakBwit CHLexp CHLfac CHLfak thresholdRtosaOOS thresholdAcReflecOos
-    thresholdCloudTDown865 atmosphericAuxDataPath alternativeNNPath netSet outputAsRrs
-    deriveRwFromPathAndTransmittance useEcmwfAuxData outputRtoa outputRtosaGc outputRtosaGcAann
-    outputRpath outputTdown outputTup outputAcReflectance outputRhown outputOos outputKd
-    outputUncertainties""".split()
-)
+
 
 
 class GraphError(Exception):

@@ -27,7 +27,6 @@ from ..mgrs import tile_grid
 from .catalogue import Product, product_by_id
 from .faults import Dice, FaultConfig
 from .graph import (
-    C2RCC_PARAMETERS,
     Chain,
     GraphError,
     Node,
@@ -228,12 +227,6 @@ class _Fail(Exception):
         self.warnings = warnings or []
 
 
-def _bool(v: str | None, default: bool) -> bool:
-    if v is None or v == "":
-        return default
-    return v.strip().lower() == "true"
-
-
 def _float(node: Node, name: str, default: float, *aliases: str) -> float:
     for key in (name, *aliases):
         v = node.params.get(key)
@@ -247,27 +240,33 @@ def _float(node: Node, name: str, default: float, *aliases: str) -> float:
 
 
 def _c2rcc_params(node: Node) -> C2rccParams:
-    unknown = sorted(set(node.params) - C2RCC_PARAMETERS)
-    if unknown:
+    # The native port's parameter model is SNAP's (names, aliases, ranges), so the emulator
+    # rejects exactly what gpt rejects.
+    from ..c2rcc.params import C2rccMsiParams
+    from ..errors import ConfigError
+
+    given = {k: v for k, v in node.params.items() if v not in (None, "")}
+    try:
+        p = C2rccMsiParams.from_mapping(given)
+    except (ConfigError, ValueError, TypeError) as exc:
         raise _Fail([
             f"Error: [NodeId: {node.id}] com.bc.ceres.binding.ConversionException: "
-            f"Unknown element '{unknown[0]}'"
-        ])
-    p = node.params
+            f"{str(exc).split('; known parameters')[0]}"
+        ]) from None
     return C2rccParams(
-        output_as_rrs=_bool(p.get("outputAsRrs"), False),
-        chl_fac=_float(node, "CHLfac", 21.0, "CHLfak"),
-        chl_exp=_float(node, "CHLexp", 1.04),
-        tsm_fac=_float(node, "TSMfac", 1.06, "TSMfakBpart"),
-        tsm_exp=_float(node, "TSMexp", 0.942, "TSMfakBwit"),
-        output_rtoa=_bool(p.get("outputRtoa"), True),
-        output_ac_reflectance=_bool(p.get("outputAcReflectance"), True),
-        output_rhown=_bool(p.get("outputRhown"), True),
-        output_kd=_bool(p.get("outputKd"), True),
-        output_uncertainties=_bool(p.get("outputUncertainties"), True),
-        output_oos=_bool(p.get("outputOos"), False),
-        net_set=p.get("netSet") or "C2RCC-Nets",
-        valid_pixel_expression=p.get("validPixelExpression") or "B8 > 0 && B8 < 0.1",
+        output_as_rrs=p.outputAsRrs,
+        chl_fac=p.CHLfac,
+        chl_exp=p.CHLexp,
+        tsm_fac=p.TSMfac,
+        tsm_exp=p.TSMexp,
+        output_rtoa=p.outputRtoa,
+        output_ac_reflectance=p.outputAcReflectance,
+        output_rhown=p.outputRhown,
+        output_kd=p.outputKd,
+        output_uncertainties=p.outputUncertainties,
+        output_oos=p.outputOos,
+        net_set=p.netSet,
+        valid_pixel_expression=p.validPixelExpression,
     )
 
 
