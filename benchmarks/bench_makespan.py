@@ -53,13 +53,6 @@ def _run_one(args: tuple[str, str, str]) -> tuple[str, float, float]:
     assert _CAMPAIGN is not None
     t0 = time.time()
     spec = job_spec(_CAMPAIGN, catalogue, key, (REPO / "graphs" / "s2_c2rcc.xml").read_text())
-    if any("properties" not in p for p in spec.products):
-        # wekeo.order() reads feature["properties"]["location"] but workflow.job_spec() passes the
-        # flat catalogue dict (reported to the lead); give it both shapes until that is fixed.
-        import dataclasses
-
-        spec = dataclasses.replace(spec, products=tuple(
-            {**p, "properties": {"location": p["location"]}} for p in spec.products))  # fmt: skip
     out = run_job(spec, _CAMPAIGN.config, state_dir=Path(work) / "state",
                   out_dir=Path(work) / "jobs", log_dir=Path(work) / "logs",
                   report=lambda msg: None)  # fmt: skip
