@@ -23,6 +23,7 @@ rewritten for the new origin.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,41 @@ def _grid_from_dataset(nc: Any, where: str) -> RasterGrid:
             raise OutputError(f"{where}: GeoTransform {gt} is not a north-up square-pixel grid")
         return RasterGrid(epsg, gt[0], gt[3], gt[1], width, height)
     raise OutputError(f"{where}: no grid georeferencing (crs:i2m, x/y coordinates or GeoTransform)")
+
+
+_PRODUCT_RE = re.compile(
+    r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}"
+)
+
+
+def source_product(path: str | Path) -> str | None:
+    """The L1C product key a SNAP result was computed from, read from its own metadata.
+
+    SNAP's NetCDF4-BEAM writer stores the processing graph as attributes of the ``metadata``
+    variable (``Processing_Graph:node.0:...`` of the Read node names the input file); the emulator
+    writes the same keys. Attributes of the Read node are preferred; ``None`` if no product id or
+    more than one distinct id is found. Use it to match the results of a multi-input job to their
+    products by content instead of by file name.
+    """
+    nc4 = _netcdf4()
+    p = Path(path)
+    try:
+        with nc4.Dataset(p) as nc:
+            attrs: list[tuple[str, str]] = []
+            if "metadata" in nc.variables:
+                v = nc.variables["metadata"]
+                attrs += [(k, str(v.getncattr(k))) for k in v.ncattrs()]
+            attrs += [(k, str(nc.getncattr(k))) for k in nc.ncattrs()]
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot be opened as NetCDF ({exc})") from None
+    read_node = [v for k, v in attrs if k.startswith("Processing_Graph:node.0:")]
+    for group in (read_node, [v for _, v in attrs]):
+        found = {m.group(0) for v in group for m in _PRODUCT_RE.finditer(v)}
+        if len(found) == 1:
+            return found.pop()
+        if len(found) > 1:
+            return None
+    return None
 
 
 def result_grid(path: str | Path) -> RasterGrid:

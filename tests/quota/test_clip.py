@@ -163,3 +163,23 @@ def test_wrong_crs_and_garbage_are_refused(tmp_path, subtiles):
     (tmp_path / "bad.nc").write_bytes(b"<html>502 Bad Gateway</html>")
     with pytest.raises(OutputError, match="cannot be opened"):
         clip_to_grid(tmp_path / "bad.nc", sg, tmp_path / "s.nc")
+
+
+def test_source_product_reads_the_read_nodes_input(tmp_path, subtiles):
+    from seasonal_c2rcc.clip import source_product
+
+    sg = subtile_raster_grid(subtiles[0], 60)
+    write_beam(tmp_path / "r.nc", sg)
+    assert source_product(tmp_path / "r.nc") is None  # no product named anywhere
+    a = "S2B_MSIL1C_20200623T112119_N0500_R037_T30UUA_20230427T164710"
+    b = "S2A_MSIL1C_20200618T112121_N0500_R037_T30UUA_20230502T101010"
+    with netCDF4.Dataset(tmp_path / "r.nc", "a") as nc:
+        nc.variables["metadata"].setncatts({
+            "Processing_Graph:node.0:parameters:file": f"/work/inDir/eo_input/img2/{a}.zip",
+            "history": f"compared with {b}",
+        })  # fmt: skip
+    assert source_product(tmp_path / "r.nc") == a  # the Read node wins over other mentions
+    with netCDF4.Dataset(tmp_path / "r.nc", "a") as nc:
+        nc.variables["metadata"].delncattr("Processing_Graph:node.0:parameters:file")
+        nc.variables["metadata"].setncattr("source", a)
+    assert source_product(tmp_path / "r.nc") is None  # two different products: ambiguous

@@ -15,7 +15,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from seasonal_c2rcc.clip import clip_to_grid, result_grid
+from seasonal_c2rcc.clip import clip_to_grid, result_grid, source_product
 from seasonal_c2rcc.emulator.catalogue import products_for_tile
 from seasonal_c2rcc.emulator.jobs import plan_job, validate_execution, write_output
 from seasonal_c2rcc.graph import fill_graph
@@ -99,6 +99,8 @@ def test_grouped_job_clips_to_the_per_subtile_result(tmp_path, mode):
     for job in grouped:
         for product, path in _run(job, prods, tmp_path / "g").items():
             grouped_files[product] = (job, path)
+            # each result says which product it came from: results can be matched by content
+            assert source_product(path) == product
     for job in single:
         ((product, path),) = _run(job, prods, tmp_path / "s").items()
         (sid,) = job.subtiles
