@@ -291,7 +291,9 @@ def _duration(s: float) -> str:
         return f"{s / 3600:.1f} h"
     if s < 60 * 86400:
         return f"{s / 86400:.1f} days"
-    return f"{s / (30 * 86400):.1f} months"
+    if s < 730 * 86400:
+        return f"{s / (30 * 86400):.1f} months"
+    return f"{s / (365 * 86400):.1f} years"
 
 
 def _pixels(n: int) -> str:
