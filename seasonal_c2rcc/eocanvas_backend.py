@@ -383,7 +383,9 @@ class JobRunner:
                 f"remote job {job_id} returned {len(files)} file(s) for {len(products)} product(s): "
                 f"{[r.title for r in files]}"
             )
-        # One Write per product: with several, the server's <uuid>_K names sort in product order.
+        # One Write per product. With several, the names (<uuid1>_K) give the branch order, and
+        # each file is then checked by content: its own metadata names the product it was made
+        # from, so a mix-up can never put one product's values under another's name.
         outputs: dict[str, str] = {}
         job_dir = self.out_dir / self.spec.key
         for product, result in zip(products, _order_results(files, len(products)), strict=True):
@@ -395,6 +397,8 @@ class JobRunner:
                 raise TransientBackendError(f"{exc}; the next attempt downloads again") from exc
             try:
                 verify_c2rcc_netcdf(dest)
+                if len(products) > 1:
+                    _check_source(dest, product)
             except OutputError:
                 dest.unlink(missing_ok=True)
                 raise
@@ -410,6 +414,14 @@ def _order_results(results: list[Any], n: int) -> list[Any]:
     from .packing import result_branch
 
     return results if n == 1 else sorted(results, key=lambda r: result_branch(r.title))
+
+
+def _check_source(path: Path, product: str) -> None:
+    from .clip import source_product
+
+    found = source_product(path)
+    if found is not None and found != product:
+        raise OutputError(f"{path}: result was computed from {found}, expected {product}")
 
 
 def _parse_time(value: Any) -> float | None:

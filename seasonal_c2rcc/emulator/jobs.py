@@ -465,6 +465,9 @@ def _allowed_output_placeholder(name: str) -> bool:
 def plan_job(sub: Submission, products: dict[str, Product], max_pixels: int) -> Plan:
     """Decide what gpt would do with this graph and these inputs."""
     plan = Plan()
+    # The server runs gpt with -Poutput=<outDir>/<uuid1>: one name per job, which each Write's
+    # file expression extends (${output}_2 -> <uuid1>_2), as SNAP then appends the extension.
+    job_stem = str(uuid.uuid1())
     try:
         unresolved = sorted(
             p
@@ -500,9 +503,8 @@ def plan_job(sub: Submission, products: dict[str, Product], max_pixels: int) -> 
                     "directory; the file will not be staged out"
                 )
                 continue
-            plan.outputs.append(
-                plan_chain(chain, key, products[key], max_pixels, str(uuid.uuid1()))
-            )
+            stem = re.sub(r"\$\{output\}|\$output", job_stem, wfile).rsplit("/", 1)[-1]
+            plan.outputs.append(plan_chain(chain, key, products[key], max_pixels, stem))
     except _Fail as f:
         plan.outputs = []
         plan.failure = f.lines

@@ -271,3 +271,26 @@ def test_a_query_the_catalogue_rejects_fails_with_its_message(emulator):
     with pytest.raises(CatalogueError, match="HTTP 400") as err:
         wekeo.search(client, {"dataset_id": "EO:ESA:DAT:SENTINEL-2", "cloudCover": {"lte": 20}})
     assert "cloudCover" in str(err.value)
+
+
+def test_multi_input_packing_files_each_result_under_its_own_product(emulator, tmp_path):
+    from seasonal_c2rcc.clip import source_product
+
+    from .harness import composites
+
+    cfg = write_config(
+        tmp_path,
+        emulator.url,
+        seasons={"summer": {"start": "06-01", "end": "08-31"}},
+        packing="multi-input",
+    )
+    r = run(tmp_path, cfg, "--cores", "4", *composites([2019], ["summer"]))
+    assert r.returncode == 0, r.stderr[-3000:]
+    (job,) = submitted(emulator)  # 3 products of one season and group: one remote job
+    assert len(job["products"]) == 3
+    results = sorted((tmp_path / "results/jobs").rglob("*.nc"))
+    assert len(results) == 3
+    for f in results:
+        assert source_product(f) == f.stem
+    for f in (tmp_path / "results/c2rcc").rglob("*.nc"):
+        assert source_product(f) == f.stem
