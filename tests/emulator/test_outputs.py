@@ -209,6 +209,9 @@ def test_blockwise_writer_matches_in_memory_writer(tmp_path: Path) -> None:
 
 
 def test_concurrent_writes_do_not_crash(tmp_path: Path) -> None:
+    # Writes only: concurrent xarray opens in threads are not safe in netCDF-C/HDF5 whatever we
+    # do (they crashed this test with a bus error), and neither the emulator nor the pipeline
+    # reads NetCDF from several threads of one process.
     import threading
 
     ps = [p for p in summer() if not p.partial][:4]
@@ -220,7 +223,6 @@ def test_concurrent_writes_do_not_crash(tmp_path: Path) -> None:
         try:
             d.mkdir()
             out.extend(run(graph, p, d))
-            xr.open_dataset(out[-1]).load()  # reads interleave with other threads' writes
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -232,7 +234,8 @@ def test_concurrent_writes_do_not_crash(tmp_path: Path) -> None:
         t.join()
     assert not errors and len(out) == 4
     for path in out:
-        assert xr.open_dataset(path).sizes["x"] == 100
+        with xr.open_dataset(path) as ds:
+            assert ds.sizes["x"] == 100 and float(ds["conc_chl"].max()) > 0
 
 
 def test_pixel_region_subset_snaps_outward(tmp_path: Path) -> None:
