@@ -16,8 +16,6 @@ rule remote_job:
         "../envs/seasonal-c2rcc.yaml"
     resources:
         eocanvas_jobs=1,
-        # the script needs its attempt number (back-off, giving up); resources get it per attempt
-        attempt=lambda wildcards, attempt: attempt,
     params:
         out_dir=wf.JOB_DIR,
         state_dir=wf.STATE_DIR,

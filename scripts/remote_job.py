@@ -24,7 +24,6 @@ try:
         state_dir=Path(snakemake.params.state_dir),
         out_dir=Path(snakemake.params.out_dir),
         log_dir=Path(snakemake.params.log_dir),
-        attempt=int(snakemake.resources.attempt),
         report=log.info,
     )
 except Exception as exc:

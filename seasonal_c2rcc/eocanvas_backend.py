@@ -98,7 +98,6 @@ class JobRunner:
         out_dir: Path,
         log_dir: Path,
         settings: Settings,
-        attempt: int = 1,
         report: Callable[[str], None] | None = None,
     ) -> None:
         self.spec = spec
@@ -110,7 +109,6 @@ class JobRunner:
         self.out_dir = Path(out_dir)
         self.log_dir = Path(log_dir)
         self.s = settings
-        self.attempt = attempt
         self.report = report or (lambda msg: log.info(msg))
         self.rec = self._load()
 
@@ -446,7 +444,6 @@ def run_job(
     state_dir: Path,
     out_dir: Path,
     log_dir: Path,
-    attempt: int = 1,
     report: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` with clients and ledger built from the validated config."""
@@ -484,7 +481,6 @@ def run_job(
             out_dir=out_dir,
             log_dir=log_dir,
             settings=Settings.from_config(config["eocanvas"]),
-            attempt=attempt,
             report=report,
         )
         return runner.run()
