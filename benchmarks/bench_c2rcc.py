@@ -27,28 +27,13 @@ from threadpoolctl import threadpool_limits
 
 from seasonal_c2rcc.c2rcc import (
     NET_SET_DIRS,
-    SOURCE_BANDS,
     C2rccMsiParams,
     load_nets,
     nets_evaluated,
     run_c2rcc_msi,
 )
+from seasonal_c2rcc.c2rcc.reference import PIN_TOA
 
-PIN = [
-    0.1251,
-    0.0985,
-    0.0827,
-    0.0647,
-    0.0705,
-    0.0569,
-    0.0593,
-    0.0498,
-    0.0547,
-    0.0106,
-    0.001,
-    0.0452,
-    0.0318,
-]
 TARGET_PX_S = 500_000  # issue 5: C2RCC-Nets on 2 cores
 
 
@@ -73,7 +58,7 @@ def scene(size: int, seed: int = 1) -> tuple[dict[str, np.ndarray], dict[str, np
     shape = (size, size)
     toa = {
         b: (v * rng.uniform(0.8, 1.2, shape)).astype(np.float32)
-        for b, v in zip(SOURCE_BANDS, PIN, strict=True)
+        for b, v in PIN_TOA.items()
     }
     angles = {
         "sun_zenith": rng.uniform(25.0, 45.0, shape).astype(np.float32),

@@ -6,38 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seasonal_c2rcc.c2rcc import SOURCE_BANDS
+# SNAP's test pixel lives in the package (the benchmark uses it too); re-exported for the tests.
+from seasonal_c2rcc.c2rcc.reference import PIN_ANGLES, PIN_TOA  # noqa: F401
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
-#: The pin pixel of S2Ref_Product, as SNAP's MsiTestProduct.java hard-codes it (float32 values).
-PIN_TOA = dict(
-    zip(
-        SOURCE_BANDS,
-        [
-            0.1251,
-            0.0985,
-            0.0827,
-            0.0647,
-            0.0705,
-            0.0569,
-            0.0593,
-            0.0498,
-            0.0547,
-            0.0106,
-            0.001,
-            0.0452,
-            0.0318,
-        ],
-        strict=True,
-    )
-)
-PIN_ANGLES = {
-    "sun_azimuth": 131.473,
-    "sun_zenith": 30.195,
-    "view_azimuth_mean": 86.0869,
-    "view_zenith_mean": 5.01679,
-}
 #: MsiTestProduct's ECMWF bands (msl in Pa, tco3 in kg m-2).
 PIN_ECMWF = {"msl": 101140.055, "tco3": 0.0056297514}
 
