@@ -291,32 +291,48 @@ class JobRunner:
         return str(job.job_id)
 
     def _reconcile(self) -> str | None:
-        """Find a job our lost POST may have created: one created after the intent, owned by no
-        record. Adopt it if there is exactly one; otherwise submit again (and say so)."""
+        """Find the job a lost POST may have created and adopt it instead of paying again.
+
+        Candidates are jobs created after the intent that no record owns. Several jobs killed at
+        once leave several candidates, so each record takes the one created closest to its own
+        intent (within a minute), under a lock shared by all records, so no job is adopted
+        twice; the product check at download catches a wrong pairing. With no candidate the POST
+        never arrived and the job is submitted again.
+        """
+        import fcntl
+
         intent = float(self.rec.get("intent_at") or 0)
-        owned = set()
-        for f in self.record_path.parent.glob("*.json"):
-            try:
-                owned.add(read_json(f).get("remote_job_id"))
-            except (OSError, ValueError):
-                continue
-        candidates = []
-        for j in self.canvas.jobs():
-            created = _parse_time(j.created)
-            if j.job_id not in owned and created is not None and created >= intent - 5:
-                candidates.append(j)
-        if len(candidates) == 1:
-            job = candidates[0]
-            self.rec["attempts"].append(
-                {"remote_job_id": job.job_id, "submitted_at": job.created, "status": None}
-            )
-            self._save(state="submitted", remote_job_id=job.job_id)
-            self.report(f"job {self.spec.key}: adopted remote job {job.job_id} after a lost reply")
-            return str(job.job_id)
-        self.report(
-            f"job {self.spec.key}: {len(candidates)} unowned jobs since the lost submission; "
-            "submitting again"
-        )
+        with open(self.record_path.parent / ".reconcile.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            owned = set()
+            for f in self.record_path.parent.glob("*.json"):
+                try:
+                    rec = read_json(f)
+                except (OSError, ValueError):
+                    continue
+                owned.add(rec.get("remote_job_id"))
+                owned.update(a.get("remote_job_id") for a in rec.get("attempts", []))
+            candidates = []
+            for j in self.canvas.jobs():
+                created = _parse_time(j.created)
+                if (
+                    j.job_id not in owned
+                    and created is not None
+                    and intent - 5 <= created <= intent + 60
+                ):
+                    candidates.append((abs(created - intent), j))
+            if candidates:
+                job = min(candidates, key=lambda c: c[0])[1]
+                self.rec["attempts"].append(
+                    {"remote_job_id": job.job_id, "submitted_at": job.created, "status": None}
+                )
+                self._save(state="submitted", remote_job_id=job.job_id)
+                self.report(
+                    f"job {self.spec.key}: adopted remote job {job.job_id} after a lost reply "
+                    f"({len(candidates)} unowned candidate(s))"
+                )
+                return str(job.job_id)
+        self.report(f"job {self.spec.key}: no job was created by the lost submission; submitting")
         return None
 
     def _wait(self, job_id: str) -> str:
@@ -395,8 +411,7 @@ class JobRunner:
                 raise TransientBackendError(f"{exc}; the next attempt downloads again") from exc
             try:
                 verify_c2rcc_netcdf(dest)
-                if len(products) > 1:
-                    _check_source(dest, product)
+                _check_source(dest, product)
             except OutputError:
                 dest.unlink(missing_ok=True)
                 raise
