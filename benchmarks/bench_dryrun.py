@@ -6,8 +6,9 @@ Generates, in a temporary working directory:
 * a sub-tile grid of 31 Sentinel-2 tiles (zones 29-31 around the first user's 30UUA) with 20 squares
   of 10 km each (lon/lat WKT, the grid-file form every zone can share);
 * ``config/config.yaml`` for 2016-2023 and the four default seasons, 5 scenes per season;
-* one frozen catalogue selection per tile/year/season (``results/catalog/...``, 992 files, 6
-  products each, every sub-tile selecting 5 of them), so the checkpoint never runs.
+* one frozen catalogue selection per tile/year/season (``results/catalog/...`` and its frozen copy
+  in ``results/state/catalog/``, 992 each, 6 products each, every sub-tile selecting 5 of them), so
+  the checkpoint never runs.
 
 Then times ``snakemake --version`` (interpreter and import start-up) and ``snakemake -n`` on the
 project Snakefile in that directory, and reports their ratio, the DAG size and the peak memory of
@@ -138,9 +139,12 @@ def generate(work: Path, n_tiles: int, n_sub: int) -> int:
         for year in YEARS:
             for w in seasons:
                 first, last = w.dates(year)
-                p = work / "results" / "catalog" / tile / str(year) / f"{w.name}.json"
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_text(json.dumps(catalogue(tile, year, w.name, first, last, n_sub)))
+                text = json.dumps(catalogue(tile, year, w.name, first, last, n_sub))
+                # the selection and its frozen copy, as the catalogue rule leaves them
+                for top in ("results/catalog", "results/state/catalog"):
+                    p = work / top / tile / str(year) / f"{w.name}.json"
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    p.write_text(text)
                 n += 1
     return n
 
@@ -183,8 +187,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiles", type=int, default=31)
     ap.add_argument("--subtiles", type=int, default=20)
-    ap.add_argument("--triggers", nargs="+", default=["mtime"],
-                    help="--rerun-triggers for the -n runs (default: mtime)")
+    ap.add_argument("--triggers", nargs="+",
+                    help="--rerun-triggers for the -n runs (default: Snakemake's, all of them)")
     ap.add_argument("--keep", type=Path, help="generate here and keep it (default: temporary)")
     ns = ap.parse_args()
     work = ns.keep or Path(tempfile.mkdtemp(prefix="bench_dryrun_"))
@@ -194,11 +198,10 @@ def main() -> None:
         print(f"generated {ns.tiles} tiles x {ns.subtiles} sub-tiles x {len(YEARS)} years x 4 "
               f"seasons: {n_cat} frozen catalogues in {time.perf_counter() - t0:.1f} s ({work})")
         t_ver, m_ver, _ = run([SNAKEMAKE, "--version"], work)
-        # The generated catalogues have no Snakemake metadata, and the code trigger re-schedules
-        # the catalogue checkpoint whenever its rule's code changed; the DAG would then stop at
-        # the checkpoints. mtime triggers give the full plan of a campaign with frozen catalogues.
         base = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--workflow-profile",
-                str(REPO / "profiles" / "default"), "-n", "--rerun-triggers", *ns.triggers]  # fmt: skip
+                str(REPO / "profiles" / "default"), "-n"]  # fmt: skip
+        if ns.triggers:
+            base += ["--rerun-triggers", *ns.triggers]
         t_n, m_n, out = run(base, work)
         m = re.search(r"^total\s+(\d+)", out, re.M)
         jobs = int(m.group(1)) if m else -1

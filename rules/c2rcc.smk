@@ -1,10 +1,9 @@
-# Remote C2RCC jobs on EOCanvas and the local clip of each sub-tile from their results.
+# Remote C2RCC jobs on EOCanvas (each sub-tile is cut out of their results by rule composite).
 
 
 rule remote_job:
     input:
-        # ancient: a refreshed catalogue must not re-run (and re-pay) jobs already done.
-        catalogue=ancient(wf.CATALOGUE),
+        catalogue=catalogue_dependency,
         graph=ancient(config["graph"]),
     output:
         wf.JOB_MANIFEST,
@@ -17,21 +16,9 @@ rule remote_job:
     resources:
         eocanvas_jobs=1,
     params:
+        catalogue=wf.CATALOGUE,
         out_dir=wf.JOB_DIR,
         state_dir=wf.STATE_DIR,
         log_dir="logs/eocanvas/remote",
     script:
         "../scripts/remote_job.py"
-
-
-rule clip:
-    input:
-        job=job_manifest,
-    output:
-        wf.PRODUCT,
-    log:
-        "logs/clip/{tile}/{year}/{season}/{subtile}/{product}.log",
-    conda:
-        "../envs/seasonal-c2rcc.yaml"
-    script:
-        "../scripts/clip.py"

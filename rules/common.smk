@@ -41,43 +41,38 @@ def subtile_ids(tile):
     return [s.id for s in CAMPAIGN.subtiles_of(tile)]
 
 
-def campaign_units():
-    """(tile, year, season, subtile) for the whole grid."""
-    return [
-        (s.tile, year, season, s.id)
-        for s in SUBTILES
-        for year in YEARS
-        for season in SEASONS
-    ]
+REFRESH_CATALOGUE = wf.refresh_requested(config)
 
 
 def catalogue_json(wildcards):
-    """The frozen selection of the wildcards' tile/year/season (runs the search first if needed)."""
+    """The selection of the wildcards' tile/year/season (runs the search first if needed).
+
+    A frozen selection is read without the checkpoint (see wf.frozen_catalogue for why).
+    """
+    frozen = wf.frozen_catalogue(
+        wildcards.tile, wildcards.year, wildcards.season, refresh=REFRESH_CATALOGUE
+    )
+    if frozen is not None:
+        return frozen
     return checkpoints.catalogue.get(
         tile=wildcards.tile, year=wildcards.year, season=wildcards.season
     ).output[0]
 
 
-def job_manifest(wildcards):
-    """Manifest of the remote job whose result holds {product} over {subtile}."""
-    job = wf.job_serving(
-        CAMPAIGN, catalogue_json(wildcards), wildcards.subtile, wildcards.product
+def catalogue_dependency(wildcards):
+    """The catalogue as an input of a remote job, as long as the selection can still change.
+
+    ancient: a refreshed catalogue must not re-run (and re-pay) jobs already done."""
+    if wf.frozen_catalogue(
+        wildcards.tile, wildcards.year, wildcards.season, refresh=REFRESH_CATALOGUE
+    ):
+        return []
+    return ancient(wf.CATALOGUE.format(**wildcards))
+
+
+def subtile_jobs(wildcards):
+    """Manifests of the remote jobs whose results hold {tile}/{year}/{season}/{subtile}'s
+    products; empty for a season without scenes."""
+    return wf.subtile_job_manifests(
+        CAMPAIGN, catalogue_json(wildcards), wildcards.subtile
     )
-    return wf.JOB_MANIFEST.format(
-        tile=wildcards.tile, year=wildcards.year, season=wildcards.season, job=job.key
-    )
-
-
-def c2rcc_products(wildcards):
-    """Per-product files of {tile}/{year}/{season}/{subtile}; empty for a season without scenes."""
-    return wf.product_files(catalogue_json(wildcards), wildcards.subtile)
-
-
-def season_jobs(wildcards):
-    """Manifests of every remote job of one tile/year/season."""
-    return [
-        wf.JOB_MANIFEST.format(
-            tile=wildcards.tile, year=wildcards.year, season=wildcards.season, job=j.key
-        )
-        for j in wf.season_plan(CAMPAIGN, catalogue_json(wildcards))
-    ]

@@ -5,11 +5,14 @@ include: "composite_common.smk"
 
 
 rule composite:
+    # Also cuts the sub-tile out of each job result: one job per sub-tile and season instead of one
+    # per product keeps `snakemake -n` of a 31-tile campaign fast (docs/quota-and-packing.md).
     input:
-        products=c2rcc_products,
+        jobs=subtile_jobs,
     output:
-        nc="results/composites/{tile}/{year}/{season}/{subtile}.nc",
-        cog="results/composites/{tile}/{year}/{season}/{subtile}_chl.tif",
+        products=directory(SUBTILE_PRODUCTS),
+        nc=COMPOSITE_NC,
+        cog=COMPOSITE_COG,
     log:
         "logs/composite/{tile}/{year}/{season}/{subtile}.log",
     conda:
@@ -18,8 +21,9 @@ rule composite:
         # the observation stack is reduced in 64 MiB blocks: memory does not grow with scenes
         mem_mb=1000,
     params:
-        grid=composite_grid,
-        attrs=composite_attrs,
+        catalogue=CATALOGUE,
+        resolution=config["resolution"],
+        seasons=SEASON_WINDOWS,
         masking=config["masking"],
         graph=config["graph"],
         backend=config["backend"],
@@ -31,7 +35,7 @@ rule climatology:
     input:
         products=climatology_products,
     output:
-        nc="results/climatology/{tile}/{season}/{subtile}.nc",
+        nc=CLIMATOLOGY_NC,
     log:
         "logs/climatology/{tile}/{season}/{subtile}.log",
     conda:
@@ -39,8 +43,8 @@ rule climatology:
     resources:
         mem_mb=1000,
     params:
-        grid=composite_grid,
-        attrs=climatology_attrs,
+        resolution=config["resolution"],
+        years=YEARS,
         masking=config["masking"],
         graph=config["graph"],
         backend=config["backend"],
@@ -52,8 +56,8 @@ rule timeseries:
     input:
         composites=tile_composites,
     output:
-        parquet="results/timeseries/{tile}.parquet",
-        csv="results/timeseries/{tile}.csv",
+        parquet=TIMESERIES_PARQUET,
+        csv=TIMESERIES_CSV,
     log:
         "logs/timeseries/{tile}.log",
     conda:

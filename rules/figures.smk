@@ -22,7 +22,6 @@ rule season_map:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     params:
-        outlines=subtile_outlines,
         title="{tile} {season} {year}",
         figures=figures_config(),
     script:
@@ -45,8 +44,6 @@ rule climatology_map:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     params:
-        outlines=subtile_outlines,
-        title=climatology_title,
         figures=figures_config(),
     script:
         "../scripts/plot_season_map.py"
@@ -74,7 +71,8 @@ rule timeseries_plot:
 # The campaign status at the end of a complete run, for the report: after every composite.
 rule campaign_status_map:
     input:
-        composites=all_composites(),
+        # the tables need every composite: this map comes last, with one edge per tile
+        tables=tile_tables(),
     output:
         png=report(
             "results/figures/campaign_status.png",

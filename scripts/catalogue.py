@@ -7,13 +7,13 @@ from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.catalogue import search_season
 from seasonal_c2rcc.config import load_campaign
 from seasonal_c2rcc.runlog import script_logger
-from seasonal_c2rcc.workflow import STATE_DIR
+from seasonal_c2rcc.workflow import FROZEN_CATALOGUE, refresh_requested
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log = script_logger(snakemake, "seasonal_c2rcc.catalogue")
 w = snakemake.wildcards
-frozen = Path(STATE_DIR) / "catalog" / w.tile / w.year / f"{w.season}.json"
-if frozen.exists() and str(snakemake.config.get("refresh_catalogue")).lower() != "true":
+frozen = Path(FROZEN_CATALOGUE.format(tile=w.tile, year=w.year, season=w.season))
+if frozen.exists() and not refresh_requested(snakemake.config):
     # Snakemake re-runs this rule when its code changes; the selection must not change with it.
     shutil.copyfile(frozen, snakemake.output[0])
     log.info(

@@ -13,7 +13,7 @@ log = script_logger(snakemake, "seasonal_c2rcc.eocanvas")
 campaign = load_campaign(snakemake.config)
 spec = job_spec(
     campaign,
-    snakemake.input.catalogue,
+    snakemake.params.catalogue,
     snakemake.wildcards.job,
     Path(snakemake.input.graph).read_text(),
 )

@@ -1,8 +1,9 @@
 """The composite and figure rules under real Snakemake, with the report.
 
-The catalogue and remote-processing part of the workflow is replaced by pre-made per-product files
-(this test's fixture) and a minimal stand-in for ``rules/common.smk`` that defines the same names
-from the same config; ``rules/composite.smk`` and ``rules/figures.smk`` are the real ones.
+The catalogue and remote-processing part of the workflow is replaced by pre-made frozen catalogues,
+job results and job manifests (this test's fixture, per-subtile packing) and a minimal stand-in for
+``rules/common.smk`` that defines the same names from the same config; ``rules/composite.smk`` (which
+clips each sub-tile out of the job results) and ``rules/figures.smk`` are the real ones.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import pytest
 import yaml
 from c2rcc_testdata import VALID, product_name, write_product
 
+from seasonal_c2rcc import workflow as wf
 from seasonal_c2rcc.config import load_campaign
 from seasonal_c2rcc.grid import subtile_raster_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 
 SNAKEFILE = f"""
+from seasonal_c2rcc import workflow as wf
 from seasonal_c2rcc.config import load_campaign
 
 configfile: "config.yaml"
@@ -44,12 +47,9 @@ wildcard_constraints:
 def subtile_ids(tile):
     return [s.id for s in CAMPAIGN.subtiles_of(tile)]
 
-def campaign_units():
-    return [(s.tile, y, se, s.id) for s in SUBTILES for y in YEARS for se in SEASONS]
-
-def c2rcc_products(wildcards):
-    d = Path(f"results/c2rcc/{{wildcards.tile}}/{{wildcards.year}}/{{wildcards.season}}/{{wildcards.subtile}}")
-    return sorted(str(p) for p in d.glob("*.nc"))
+def subtile_jobs(wildcards):
+    path = wf.CATALOGUE.format(**wildcards)
+    return wf.subtile_job_manifests(CAMPAIGN, path, wildcards.subtile)
 
 include: "{ROOT}/rules/composite.smk"
 include: "{ROOT}/rules/figures.smk"
@@ -79,6 +79,31 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=workdir)
 
 
+def write_remote_jobs(
+    root: Path, campaign, season: str, results: dict[tuple[str, str], Path]
+) -> None:
+    """A frozen 2019 selection of ``season`` (each sub-tile selects its products in ``results``)
+    and, for every job the packing plans from it, the manifest rule remote_job would have left."""
+    cat = root / f"results/catalog/30UUA/2019/{season}.json"
+    doc = {
+        "schema": 1, "tile": "30UUA", "year": 2019, "season": season,
+        "products": {p: {"id": f"{p}.SAFE", "size": 700_000_000} for _, p in results},
+        "subtiles": {st.id: [p for s, p in results if s == st.id] for st in campaign.subtiles},
+    }  # fmt: skip
+    cat.parent.mkdir(parents=True, exist_ok=True)
+    cat.write_text(json.dumps(doc))
+    for job in wf.season_plan(campaign, cat):
+        manifest = {
+            "job": job.key,
+            "products": list(job.products),
+            "files": {p: str(results[(job.subtiles[0], p)].relative_to(root)) for p in job.products},
+            "subtiles": list(job.subtiles),
+        }
+        path = root / wf.JOB_MANIFEST.format(tile="30UUA", year=2019, season=season, job=job.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest))
+
+
 @pytest.mark.slow
 def test_workflow__composites_figures_status_and_report(tmp_path):
     cfg = {
@@ -92,11 +117,13 @@ def test_workflow__composites_figures_status_and_report(tmp_path):
         "resolution": 60,
         "graph": str(ROOT / "graphs/s2_c2rcc.xml"),
         "masking": {"min_valid_obs": 2},
+        "packing": "per-subtile",
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     campaign = load_campaign(cfg)
     rng = np.random.default_rng(5)
+    results: dict[tuple[str, str], Path] = {}  # (sub-tile, product) -> job result
     for st in campaign.subtiles:
         grid = subtile_raster_grid(st, 60)
         yy, xx = np.mgrid[0 : grid.height, 0 : grid.width]
@@ -108,13 +135,14 @@ def test_workflow__composites_figures_status_and_report(tmp_path):
             flags = np.full(base.shape, VALID, np.uint32)
             flags[rng.random(base.shape) < 0.1] = 0
             name = product_name(day, orbit=37 if i % 2 else 80)
-            write_product(
-                tmp_path / f"results/c2rcc/30UUA/2019/summer/{st.id}/{name}.nc",
+            results[(st.id, name)] = write_product(
+                tmp_path / f"results/jobs/30UUA/2019/summer/{st.id}_{name}.nc",
                 base * (1 + 0.1 * i),
                 flags,
                 grid=grid,
             )
-    # winter: no scenes at all -> explicit no-data composites
+    write_remote_jobs(tmp_path, campaign, "summer", results)
+    write_remote_jobs(tmp_path, campaign, "winter", {})  # no scenes -> explicit no-data composites
 
     r = _snakemake(tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
@@ -154,7 +182,7 @@ def test_workflow__composites_figures_status_and_report(tmp_path):
     assert (res / "status/campaign_status.png").exists()
     r = _snakemake(tmp_path, "campaign_status", "-n")
     assert "Nothing to be done" in r.stdout + r.stderr
-    (res / "composites/30UUA/2019/winter/1.nc").unlink()
+    (res / "composites/30UUA/2019/summer/1.nc").unlink()
     r = _snakemake(tmp_path, "campaign_status")
     assert r.returncode == 0
     doc = json.loads((res / "status/campaign_status.json").read_text())

@@ -3,7 +3,8 @@
 A one-node cluster comes from ``ci/slurm/start-slurm.sh`` (CI runs it before pytest). The run is a
 tiny campaign (demo grid, one season, one scene) up to the tile's time-series table, so that each
 level of the DAG is crossed once: head-node network rules (catalogue, remote_job) and SLURM jobs
-(clip -> composite -> timeseries), plus one head-node figure rule (campaign_status_map).
+(composite, which clips each sub-tile, -> timeseries), plus one head-node figure rule
+(campaign_status_map).
 
 What went through SLURM is read back from slurmctld itself (``squeue --states=all`` keeps finished
 jobs for MinJobAge, 600 s in our slurm.conf), not only from Snakemake's messages.
@@ -39,7 +40,7 @@ SUBMITTED = re.compile(
 )
 TARGETS = ("results/timeseries/30UUA.csv", "results/figures/campaign_status.png")
 #: Compute jobs of TARGETS on a 2-sub-tile, 1-season, 1-scene campaign (one product per sub-tile).
-EXPECTED_SLURM = Counter({"clip": 2, "composite": 2, "timeseries": 1})
+EXPECTED_SLURM = Counter({"composite": 2, "timeseries": 1})
 #: Head-node rules of the same run: they must never reach SLURM.
 LOCAL_RULES = {"catalogue", "remote_job", "campaign_status_map", "campaign_status", "bill"}
 
