@@ -99,6 +99,19 @@ def test_demo_grid_runs_end_to_end_and_a_second_run_does_nothing(emulator, tmp_p
     dry = run(tmp_path, cfg, "-n", "--quiet", "rules")
     assert dry.returncode == 0 and "remote_job" not in dry.stdout
 
+    # The frozen selections are read without the checkpoint: forcing the catalogue rule (what a
+    # code change of it does) plans nothing, and deleting a composite re-runs only that one job.
+    forced = run(tmp_path, cfg, "-n", "--forcerun", "catalogue")
+    assert forced.returncode == 0 and "Nothing to be done" in forced.stdout + forced.stderr
+    (res / "composites/30UUA/2019/summer/1_chl.tif").unlink()
+    one = run(tmp_path, cfg, "-n", "--quiet", "rules")
+    assert re.search(r"^composite\s+1$", one.stdout, re.M), one.stdout
+    assert not re.search(r"^(remote_job|catalogue)\s", one.stdout, re.M), one.stdout
+    # asking for a refresh goes through the checkpoint again
+    refresh = run(tmp_path, cfg, "-n", "--quiet", "rules", "--forcerun", "catalogue",
+                  "--config", "refresh_catalogue=true")  # fmt: skip
+    assert re.search(r"^catalogue\s+2$", refresh.stdout, re.M), refresh.stdout
+
     # credentials never reach logs, results, reports or metadata
     for f in tmp_path.rglob("*"):
         if f.is_file() and f.stat().st_size < 50_000_000:
