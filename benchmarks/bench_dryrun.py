@@ -14,6 +14,10 @@ Then times ``snakemake --version`` (interpreter and import start-up) and ``snake
 project Snakefile in that directory, and reports their ratio, the DAG size and the peak memory of
 the ``-n`` process. Target (issue 4): ``-n`` under 60 s on this 2-core machine.
 
+A second baseline, measured in the same run: ``snakemake -n`` on a plain Snakefile with as many
+jobs (one ``shell:`` rule, one output each, nothing else). The ratio of the two is what the
+pipeline's rules cost beyond Snakemake's own per-job floor.
+
 Run: ``.venv/bin/python benchmarks/bench_dryrun.py [--tiles 31 --subtiles 20 --keep DIR]``
 """
 
@@ -149,6 +153,20 @@ def generate(work: Path, n_tiles: int, n_sub: int) -> int:
     return n
 
 
+PLAIN_SNAKEFILE = """
+rule all:
+    input:
+        expand("out/{{i}}.txt", i=range({n})),
+
+
+rule make:
+    output:
+        "out/{{i}}.txt",
+    shell:
+        "touch {{output}}"
+"""
+
+
 def run(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     """Wall time, peak RSS (bytes, whole process tree) and combined output of ``cmd``."""
     import psutil
@@ -214,6 +232,15 @@ def main() -> None:
         print(f"ratio -n / --version: {t_n / t_ver:.1f}; -n wall time {t_n:.1f} s "
               f"({'within' if t_n < 60 else 'OVER'} the 60 s target); "
               f"{1000 * (t_n - t_ver) / max(jobs, 1):.2f} ms per job")
+        plain = work / "plain"
+        plain.mkdir(exist_ok=True)
+        (plain / "Snakefile").write_text(PLAIN_SNAKEFILE.format(n=max(jobs - 1, 1)))
+        t_p, m_p, _ = run([SNAKEMAKE, "-n", "--cores", "1"], plain)
+        print(
+            f"plain DAG, same size:  {t_p:6.2f} s  peak {m_p / 2**20:6.0f} MiB  "
+            f"(one shell rule; Snakemake's floor on this machine)"
+        )
+        print(f"ratio -n / plain -n of the same size: {t_n / t_p:.2f}")
         counts = re.findall(r"^(\S+)\s+(\d+)$", out.split("Job stats:")[-1], re.M)
         print("job counts: " + ", ".join(f"{r} {c}" for r, c in counts if r != "total"))
     finally:
