@@ -1,4 +1,6 @@
-# One catalogue search per tile, year and season, frozen once written.
+# One catalogue search per tile, year and season, frozen once written. Rules read a frozen
+# selection directly (rules/common.smk: catalogue_json); the checkpoint only runs for a missing
+# selection or a refresh.
 
 
 checkpoint catalogue:
