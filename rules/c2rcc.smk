@@ -3,7 +3,9 @@
 
 rule remote_job:
     input:
-        catalogue=catalogue_dependency,
+        # Not the catalogue: its path is a param. A remote job only enters the DAG once the
+        # composite's input function has the selection (frozen, or after the checkpoint), and an
+        # input list that changed with a refresh would re-run every job already done.
         graph=ancient(config["graph"]),
     output:
         wf.JOB_MANIFEST,

@@ -59,20 +59,18 @@ def catalogue_json(wildcards):
     ).output[0]
 
 
-def catalogue_dependency(wildcards):
-    """The catalogue as an input of a remote job, as long as the selection can still change.
-
-    ancient: a refreshed catalogue must not re-run (and re-pay) jobs already done."""
-    if wf.frozen_catalogue(
-        wildcards.tile, wildcards.year, wildcards.season, refresh=REFRESH_CATALOGUE
-    ):
-        return []
-    return ancient(wf.CATALOGUE.format(**wildcards))
-
-
 def subtile_jobs(wildcards):
     """Manifests of the remote jobs whose results hold {tile}/{year}/{season}/{subtile}'s
     products; empty for a season without scenes."""
     return wf.subtile_job_manifests(
         CAMPAIGN, catalogue_json(wildcards), wildcards.subtile
+    )
+
+
+def subtile_products(wildcards):
+    """The products {tile}/{year}/{season}/{subtile} selected (a param of composite: a refreshed
+    selection re-runs the composite through the params trigger even when the same remote jobs
+    serve it, as under multi-input packing)."""
+    return wf.read_catalogue(catalogue_json(wildcards))["subtiles"].get(
+        wildcards.subtile, []
     )

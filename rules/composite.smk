@@ -22,6 +22,7 @@ rule composite:
         mem_mb=1000,
     params:
         catalogue=CATALOGUE,
+        products=subtile_products,
         resolution=config["resolution"],
         seasons=SEASON_WINDOWS,
         masking=config["masking"],

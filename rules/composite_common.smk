@@ -1,6 +1,6 @@
 # Paths, parameters and input functions of rules/composite.smk and rules/figures.smk (kept apart
 # from the rules, as `snakemake --lint` asks). Uses from rules/common.smk: config, CAMPAIGN,
-# YEARS, SEASONS, TILES, subtile_ids, subtile_jobs.
+# YEARS, SEASONS, TILES, subtile_ids, subtile_jobs, subtile_products.
 from seasonal_c2rcc.status import state_fingerprint
 from seasonal_c2rcc.workflow import CATALOGUE, SUBTILE_PRODUCTS
 
@@ -13,6 +13,8 @@ SEASON_MAP = "results/figures/{tile}/{year}/{season}_map.png"
 CLIMATOLOGY_MAP = "results/figures/{tile}/climatology/{season}_map.png"
 TIMESERIES_PNG = "results/figures/{tile}/timeseries_{subtile}.png"
 STATUS_PNG = "results/figures/campaign_status.png"
+STATUS_CSV = "results/figures/campaign_status.csv"
+STATUS_JSON = "results/figures/campaign_status.json"
 
 
 # Static params (no per-job function: a 31-tile campaign has ~20k composite jobs): a change of
@@ -87,10 +89,11 @@ def tile_tables(wildcards=None):
 
 def composite_targets():
     """The final outputs, for the default target (the Snakefile's all): every figure, every
-    climatology, every chl COG and the campaign status map.
+    climatology, every chl COG, the CSV tables and the campaign status files.
 
-    The composites and tables are reached through these. The COGs must be listed: Snakemake
-    checks only the requested outputs of a job, so a lost COG would never be rebuilt."""
+    The composites and parquet tables are reached through these. Every output no other rule reads
+    must be listed: Snakemake checks only the requested outputs of a job, so a lost COG or CSV
+    would never be rebuilt."""
     targets = []
     for tile in TILES:
         ids = subtile_ids(tile)
@@ -101,5 +104,6 @@ def composite_targets():
         targets += expand(SEASON_MAP, tile=tile, year=YEARS, season=SEASONS)
         targets += expand(CLIMATOLOGY_MAP, tile=tile, season=SEASONS)
         targets += expand(TIMESERIES_PNG, tile=tile, subtile=ids)
-    targets.append(STATUS_PNG)
+        targets.append(TIMESERIES_CSV.format(tile=tile))
+    targets += [STATUS_PNG, STATUS_CSV, STATUS_JSON]
     return list(dict.fromkeys(targets))

@@ -80,8 +80,8 @@ rule campaign_status_map:
             category="campaign",
             labels={"figure": "campaign status"},
         ),
-        csv="results/figures/campaign_status.csv",
-        json="results/figures/campaign_status.json",
+        csv=STATUS_CSV,
+        json=STATUS_JSON,
     log:
         "logs/campaign_status/final.log",
     localrule: True

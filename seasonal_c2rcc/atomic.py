@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,17 +30,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary folder next to ``path``; on success it replaces ``path`` (whose old
-    contents are removed), else it is deleted. Readers see the old folder or the whole new one."""
+    """Yield an empty temporary folder next to ``path``; on success it replaces ``path``, else it
+    is deleted. ``path`` is never seen half-written: it is absent or whole (POSIX cannot swap a
+    non-empty folder in one step, so an old ``path`` is removed just before the rename).
+
+    Temporary folders left by killed processes (SIGKILL, an out-of-memory or wall-time kill) are
+    removed first: only one writer per ``path`` runs at a time (Snakemake's output lock)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # exactly .<name>.<pid>.tmp: a sibling such as sub-tile "0.5" must not match sub-tile "0"
+    stale_name = re.compile(rf"\.{re.escape(path.name)}\.\d+\.tmp")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        if stale_name.fullmatch(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         yield tmp
         if path.exists():
-            # rename() replaces only an empty folder; the old contents are superseded anyway
             shutil.rmtree(path)
         os.replace(tmp, path)
     finally:

@@ -51,6 +51,10 @@ def subtile_jobs(wildcards):
     path = wf.CATALOGUE.format(**wildcards)
     return wf.subtile_job_manifests(CAMPAIGN, path, wildcards.subtile)
 
+def subtile_products(wildcards):
+    doc = wf.read_catalogue(wf.CATALOGUE.format(**wildcards))
+    return doc["subtiles"].get(wildcards.subtile, [])
+
 include: "{ROOT}/rules/composite.smk"
 include: "{ROOT}/rules/figures.smk"
 
