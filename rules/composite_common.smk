@@ -82,7 +82,7 @@ def status_fingerprint(wildcards):
     return state_fingerprint("results")
 
 
-def tile_tables(wildcards=None):
+def tile_tables():
     """The time-series table of every tile (each needs all of its tile's composites)."""
     return [TIMESERIES_PARQUET.format(tile=t) for t in TILES]
 

@@ -28,16 +28,12 @@ JOB_MANIFEST = "results/jobs/{tile}/{year}/{season}/{job}.json"
 JOB_DIR = "results/jobs/{tile}/{year}/{season}"
 #: The per-product files of one sub-tile and season (a folder written whole by the composite rule).
 SUBTILE_PRODUCTS = "results/c2rcc/{tile}/{year}/{season}/{subtile}"
-PRODUCT = SUBTILE_PRODUCTS + "/{product}.nc"
 STATE_DIR = "results/state"
 
 
 def refresh_requested(config: dict[str, Any]) -> bool:
     """True when the run was asked to search the catalogue again (``refresh_catalogue``)."""
     return str(config.get("refresh_catalogue", False)).lower() == "true"
-
-
-_FROZEN: set[str] = set()
 
 
 def frozen_catalogue(tile: str, year: str | int, season: str, *, refresh: bool) -> str | None:
@@ -53,19 +49,13 @@ def frozen_catalogue(tile: str, year: str | int, season: str, *, refresh: bool) 
     if refresh:
         return None
     path = CATALOGUE.format(tile=tile, year=year, season=season)
-    if path in _FROZEN:
-        return path
     try:
         size = os.stat(path).st_size
         copy_size = os.stat(FROZEN_CATALOGUE.format(tile=tile, year=year, season=season)).st_size
     except OSError:
         return None
     # an interrupted copy or a hand edit would make the re-run restore something else
-    if size != copy_size:
-        return None
-    # frozen stays frozen for the life of the process (input functions ask once per job and more)
-    _FROZEN.add(path)
-    return path
+    return path if size == copy_size else None
 
 
 @cache
@@ -99,19 +89,6 @@ def season_plan(campaign: Campaign, catalogue_path: str | Path) -> tuple[RemoteJ
     """The remote jobs of one tile/year/season under the configured packing."""
     p = Path(catalogue_path)
     return _plan(campaign, str(p), p.stat().st_mtime_ns)
-
-
-def job_serving(
-    campaign: Campaign, catalogue_path: str | Path, subtile: str, product: str
-) -> RemoteJob:
-    """The job whose result holds ``product`` over ``subtile``."""
-    jobs = season_plan(campaign, catalogue_path)
-    try:
-        return index_jobs(jobs)[(subtile, product)]
-    except KeyError:
-        raise KeyError(
-            f"no job serves sub-tile {subtile} with {product} in {catalogue_path}"
-        ) from None
 
 
 def job_spec(
@@ -156,20 +133,12 @@ def subtile_job_manifests(
     campaign: Campaign, catalogue_path: str | Path, subtile: str
 ) -> list[str]:
     """Manifests of the remote jobs one sub-tile and season needs, each once."""
-    p = Path(catalogue_path)
-    return list(_subtile_job_manifests(campaign, str(p), p.stat().st_mtime_ns, subtile))
-
-
-@cache
-def _subtile_job_manifests(
-    campaign: Campaign, path: str, mtime_ns: int, subtile: str
-) -> tuple[str, ...]:
-    doc = _read_catalogue(path, mtime_ns)
-    keys = dict.fromkeys(j.key for j in subtile_sources(campaign, path, subtile).values())
-    return tuple(
+    doc = read_catalogue(catalogue_path)
+    keys = dict.fromkeys(j.key for j in subtile_sources(campaign, catalogue_path, subtile).values())
+    return [
         JOB_MANIFEST.format(tile=doc["tile"], year=doc["year"], season=doc["season"], job=k)
         for k in keys
-    )
+    ]
 
 
 def clip_subtile(
