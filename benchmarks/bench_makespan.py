@@ -2,7 +2,7 @@
 
 An in-process WEkEO emulator enforces the quota (10 jobs per rolling "hour", 100 per "month") with
 the hour shortened by ``time_scale``. ``--workers`` OS processes (Snakemake's ``eocanvas_jobs``
-concurrency) each run jobs through the project's backend (:func:`eocanvas_backend.run_job`: HDA
+concurrency) each run jobs through the project's backend (:func:`backends.eocanvas.run_job`: HDA
 order, paced submission through the shared quota ledger, polling, download, verification), exactly
 as ``scripts/remote_job.py`` does. Catalogues are searched on the emulator with ``hda``.
 
@@ -46,7 +46,7 @@ def _init(config: dict, env: dict[str, str]) -> None:
 
 def _run_one(args: tuple[str, str, str]) -> tuple[str, float, float]:
     """One Snakemake ``remote_job`` in a worker process: spec from the frozen catalogue, run it."""
-    from seasonal_c2rcc.eocanvas_backend import run_job
+    from seasonal_c2rcc.backends.eocanvas import run_job
     from seasonal_c2rcc.workflow import job_spec
 
     catalogue, key, work = args

@@ -4,7 +4,7 @@
 rule bill:
     # Reads whatever catalogues are frozen so far and estimates the rest; never searches.
     output:
-        "results/bill.md",
+        paths.BILL,
     log:
         "logs/bill.log",
     localrule: True

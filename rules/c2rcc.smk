@@ -8,7 +8,7 @@ rule remote_job:
         # input list that changed with a refresh would re-run every job already done.
         graph=ancient(config["graph"]),
     output:
-        wf.JOB_MANIFEST,
+        paths.JOB_MANIFEST,
     log:
         "logs/eocanvas/{tile}/{year}/{season}/{job}.log",
     retries: config["eocanvas"]["retries"]
@@ -18,9 +18,9 @@ rule remote_job:
     resources:
         eocanvas_jobs=1,
     params:
-        catalogue=wf.CATALOGUE,
-        out_dir=wf.JOB_DIR,
-        state_dir=wf.STATE_DIR,
-        log_dir="logs/eocanvas/remote",
+        catalogue=paths.CATALOGUE,
+        out_dir=paths.JOB_DIR,
+        state_dir=paths.STATE_DIR,
+        log_dir=paths.REMOTE_LOG_DIR,
     script:
         "../scripts/remote_job.py"

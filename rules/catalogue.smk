@@ -7,7 +7,7 @@ checkpoint catalogue:
     # No params or inputs on purpose: the selection is frozen, so editing the config never
     # triggers a new search. Refresh: snakemake --forcerun catalogue --config refresh_catalogue=true
     output:
-        wf.CATALOGUE,
+        paths.CATALOGUE,
     log:
         "logs/catalogue/{tile}/{year}/{season}.log",
     retries: 2

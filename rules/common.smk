@@ -2,6 +2,7 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from seasonal_c2rcc import paths
 from seasonal_c2rcc import workflow as wf
 from seasonal_c2rcc.config import load_campaign
 from seasonal_c2rcc.errors import SeasonalC2rccError

@@ -2,20 +2,24 @@
 # from the rules, as `snakemake --lint` asks). Uses from rules/common.smk: config, CAMPAIGN,
 # YEARS, SEASONS, TILES, subtile_ids, subtile_jobs, subtile_products.
 from seasonal_c2rcc.status import state_fingerprint
-from seasonal_c2rcc.workflow import CATALOGUE, SUBTILE_PRODUCTS
-
-COMPOSITE_NC = "results/composites/{tile}/{year}/{season}/{subtile}.nc"
-COMPOSITE_COG = "results/composites/{tile}/{year}/{season}/{subtile}_chl.tif"
-CLIMATOLOGY_NC = "results/climatology/{tile}/{season}/{subtile}.nc"
-TIMESERIES_PARQUET = "results/timeseries/{tile}.parquet"
-TIMESERIES_CSV = "results/timeseries/{tile}.csv"
-SEASON_MAP = "results/figures/{tile}/{year}/{season}_map.png"
-CLIMATOLOGY_MAP = "results/figures/{tile}/climatology/{season}_map.png"
-TIMESERIES_PNG = "results/figures/{tile}/timeseries_{subtile}.png"
-STATUS_PNG = "results/figures/campaign_status.png"
-STATUS_CSV = "results/figures/campaign_status.csv"
-STATUS_JSON = "results/figures/campaign_status.json"
-
+from seasonal_c2rcc import paths
+from seasonal_c2rcc.paths import (
+    BASEMAP_CACHE,
+    CATALOGUE,
+    CLIMATOLOGY_MAP,
+    CLIMATOLOGY_NC,
+    COMPOSITE_COG,
+    COMPOSITE_NC,
+    RESULTS,
+    SEASON_MAP,
+    STATUS_CSV,
+    STATUS_JSON,
+    STATUS_PNG,
+    SUBTILE_PRODUCTS,
+    TIMESERIES_CSV,
+    TIMESERIES_PARQUET,
+    TIMESERIES_PNG,
+)
 
 # Static params (no per-job function: a 31-tile campaign has ~20k composite jobs): a change of
 # resolution or season dates still re-runs the composites through Snakemake's params trigger.
@@ -73,13 +77,13 @@ def figures_config():
     section = config.get("figures") or {}
     return {
         "basemap": section.get("basemap", "Esri.OceanBasemap"),
-        "basemap_cache": section.get("basemap_cache", "results/.basemap_cache"),
+        "basemap_cache": section.get("basemap_cache", BASEMAP_CACHE),
     }
 
 
 def status_fingerprint(wildcards):
     """Changes whenever a composite, catalogue, job record or clipped product changes."""
-    return state_fingerprint("results")
+    return state_fingerprint(RESULTS)
 
 
 def tile_tables():

@@ -7,7 +7,7 @@ rule season_map:
         composites=season_composites,
     output:
         report(
-            "results/figures/{tile}/{year}/{season}_map.png",
+            SEASON_MAP,
             caption="../report/season_map.rst",
             category="{tile}",
             subcategory="season maps",
@@ -33,7 +33,7 @@ rule climatology_map:
         composites=season_climatologies,
     output:
         report(
-            "results/figures/{tile}/climatology/{season}_map.png",
+            CLIMATOLOGY_MAP,
             caption="../report/climatology_map.rst",
             category="{tile}",
             subcategory="climatology maps",
@@ -51,10 +51,10 @@ rule climatology_map:
 
 rule timeseries_plot:
     input:
-        table="results/timeseries/{tile}.parquet",
+        table=TIMESERIES_PARQUET,
     output:
         report(
-            "results/figures/{tile}/timeseries_{subtile}.png",
+            TIMESERIES_PNG,
             caption="../report/timeseries_plot.rst",
             category="{tile}",
             subcategory="time series",
@@ -75,7 +75,7 @@ rule campaign_status_map:
         tables=tile_tables(),
     output:
         png=report(
-            "results/figures/campaign_status.png",
+            STATUS_PNG,
             caption="../report/campaign_status.rst",
             category="campaign",
             labels={"figure": "campaign status"},
@@ -96,9 +96,9 @@ rule campaign_status_map:
 # campaign state changed (force with --forcerun campaign_status).
 rule campaign_status:
     output:
-        png="results/status/campaign_status.png",
-        csv="results/status/campaign_status.csv",
-        json="results/status/campaign_status.json",
+        png=paths.STATUS_NOW_PNG,
+        csv=paths.STATUS_NOW_CSV,
+        json=paths.STATUS_NOW_JSON,
     log:
         "logs/campaign_status/now.log",
     localrule: True

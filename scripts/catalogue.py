@@ -6,8 +6,9 @@ from pathlib import Path
 from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.catalogue import search_season
 from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.paths import FROZEN_CATALOGUE
 from seasonal_c2rcc.runlog import script_logger
-from seasonal_c2rcc.workflow import FROZEN_CATALOGUE, refresh_requested
+from seasonal_c2rcc.workflow import refresh_requested
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log = script_logger(snakemake, "seasonal_c2rcc.catalogue")

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from seasonal_c2rcc.atomic import write_json_atomic
+from seasonal_c2rcc.backends.eocanvas import run_job
 from seasonal_c2rcc.config import load_campaign
-from seasonal_c2rcc.eocanvas_backend import run_job
 from seasonal_c2rcc.runlog import script_logger
 from seasonal_c2rcc.workflow import job_spec
 

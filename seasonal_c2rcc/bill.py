@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import paths
 from .errors import ConfigError
 from .packing import DEFAULT_MAX_INPUTS, DEFAULT_PIXEL_BUDGET, PACKING_MODES, plan_jobs
 from .quota import QuotaLimits
@@ -366,7 +367,7 @@ def render_bill(bill: Bill, fmt: str = "text") -> str:
 
 
 def bill_from_config(config: Mapping[str, Any], base_dir: str | Path = ".",
-                     catalogue_dir: str | Path | None = "results/catalog") -> Bill:
+                     catalogue_dir: str | Path | None = paths.CATALOGUE_DIR) -> Bill:
     """One call for the CLI / Snakemake target: load the campaign from a raw config and bill it."""
     from .config import load_campaign
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import paths
 from .composite import VARIABLE_META
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class BasemapConfig:
     """
 
     source: str | None = "Esri.OceanBasemap"
-    cache_dir: str | None = "results/.basemap_cache"
+    cache_dir: str | None = paths.BASEMAP_CACHE
     timeout: float = 10.0
 
 

@@ -227,7 +227,7 @@ class EOCanvas:
         """POST one execution; returns the ``eocanvas.api.Job`` (status ``accepted``).
 
         A :class:`TransientBackendError` here is ambiguous: the job may exist. Callers must
-        reconcile (see :mod:`seasonal_c2rcc.eocanvas_backend`) before submitting again.
+        reconcile (see :mod:`seasonal_c2rcc.backends.eocanvas`) before submitting again.
         """
         url = self.api.urls.get("process_execution", process_id=process.process_id)
         resp = self._call("post", url, json=process.prepare_inputs())

@@ -13,22 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_dir, read_json
+from .backends.eocanvas import JobSpec
 from .catalogue import check_selection
 from .clip import clip_to_grid
 from .config import Campaign
-from .eocanvas_backend import JobSpec
 from .graph import fill_graph
 from .grid import RasterGrid, subtile_raster_grid
 from .packing import RemoteJob, index_jobs, multi_input_graph, plan_jobs
-
-CATALOGUE = "results/catalog/{tile}/{year}/{season}.json"
-#: The frozen copy a re-run of the catalogue rule restores instead of searching again.
-FROZEN_CATALOGUE = "results/state/catalog/{tile}/{year}/{season}.json"
-JOB_MANIFEST = "results/jobs/{tile}/{year}/{season}/{job}.json"
-JOB_DIR = "results/jobs/{tile}/{year}/{season}"
-#: The per-product files of one sub-tile and season (a folder written whole by the composite rule).
-SUBTILE_PRODUCTS = "results/c2rcc/{tile}/{year}/{season}/{subtile}"
-STATE_DIR = "results/state"
+from .paths import CATALOGUE, FROZEN_CATALOGUE, JOB_MANIFEST
 
 
 def refresh_requested(config: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from c2rcc_testdata import VALID, product_name, write_product
 
+from seasonal_c2rcc import paths
 from seasonal_c2rcc import workflow as wf
 from seasonal_c2rcc.config import load_campaign
 from seasonal_c2rcc.grid import subtile_raster_grid
@@ -48,11 +49,11 @@ def subtile_ids(tile):
     return [s.id for s in CAMPAIGN.subtiles_of(tile)]
 
 def subtile_jobs(wildcards):
-    path = wf.CATALOGUE.format(**wildcards)
+    path = paths.CATALOGUE.format(**wildcards)
     return wf.subtile_job_manifests(CAMPAIGN, path, wildcards.subtile)
 
 def subtile_products(wildcards):
-    doc = wf.read_catalogue(wf.CATALOGUE.format(**wildcards))
+    doc = wf.read_catalogue(paths.CATALOGUE.format(**wildcards))
     return doc["subtiles"].get(wildcards.subtile, [])
 
 include: "{ROOT}/rules/composite.smk"
@@ -103,7 +104,7 @@ def write_remote_jobs(
             "files": {p: str(results[(job.subtiles[0], p)].relative_to(root)) for p in job.products},
             "subtiles": list(job.subtiles),
         }
-        path = root / wf.JOB_MANIFEST.format(tile="30UUA", year=2019, season=season, job=job.key)
+        path = root / paths.JOB_MANIFEST.format(tile="30UUA", year=2019, season=season, job=job.key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(manifest))
 

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import read_json, write_json_atomic
-from .errors import (
+from ..atomic import read_json, write_json_atomic
+from ..errors import (
     BackendError,
     ConfigError,
     DownloadError,
@@ -32,7 +32,7 @@ from .errors import (
     QuotaError,
     TransientBackendError,
 )
-from .verify import verify_c2rcc_netcdf
+from ..verify import verify_c2rcc_netcdf
 
 log = logging.getLogger("seasonal_c2rcc.eocanvas")
 
@@ -190,7 +190,7 @@ class JobRunner:
         return bool(self.rec["outputs"])
 
     def _order_all(self) -> list[str]:
-        from . import wekeo
+        from .. import wekeo
 
         urls = []
         for p in self.spec.products:
@@ -213,7 +213,7 @@ class JobRunner:
         return urls
 
     def _await_order(self, product_id: str, download_id: str) -> None:
-        from . import wekeo
+        from .. import wekeo
 
         deadline = self.s.clock() + _HEAD_TIMEOUT_S
         delay = 1.0
@@ -424,13 +424,13 @@ class JobRunner:
 
 
 def _order_results(results: list[Any], n: int) -> list[Any]:
-    from .packing import result_branch
+    from ..packing import result_branch
 
     return results if n == 1 else sorted(results, key=lambda r: result_branch(r.title))
 
 
 def _check_source(path: Path, product: str) -> None:
-    from .clip import source_product
+    from ..clip import source_product
 
     found = source_product(path)
     if found is not None and found != product:
@@ -462,8 +462,8 @@ def run_job(
     report: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``spec`` with clients and ledger built from the validated config."""
-    from . import wekeo
-    from .quota import QuotaLedger, QuotaLimits
+    from .. import wekeo
+    from ..quota import QuotaLedger, QuotaLimits
 
     endpoints = wekeo.Endpoints.from_config(config["wekeo"])
     creds = wekeo.load_credentials()
@@ -474,7 +474,7 @@ def run_job(
         hda_orders_per_hour=q["hda_orders_per_hour"],
         time_scale=q["time_scale"],
     )
-    from .graph import placeholders
+    from ..graph import placeholders
 
     left = placeholders(spec.graph) - {"output", *spec.input_keys}
     if left or "output" not in placeholders(spec.graph):

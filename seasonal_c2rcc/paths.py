@@ -1,0 +1,48 @@
+"""Every path the workflow writes under ``results/`` (and its logs), in one place.
+
+Rules, scripts and the package format these templates; nothing else spells a ``results/`` path.
+Wildcards: ``tile``, ``year``, ``season``, ``subtile``, ``job``, ``product``.
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+
+#: The frozen scene selection of one tile, year and season.
+CATALOGUE = "results/catalog/{tile}/{year}/{season}.json"
+#: The frozen copy a re-run of the catalogue rule restores instead of searching again.
+FROZEN_CATALOGUE = "results/state/catalog/{tile}/{year}/{season}.json"
+CATALOGUE_DIR = "results/catalog"
+
+#: Processing jobs (remote or local): one manifest and one folder of result files per job.
+JOB_MANIFEST = "results/jobs/{tile}/{year}/{season}/{job}.json"
+JOB_DIR = "results/jobs/{tile}/{year}/{season}"
+
+#: The per-product files of one sub-tile and season (a folder written whole by the composite rule).
+SUBTILE_PRODUCTS = "results/c2rcc/{tile}/{year}/{season}/{subtile}"
+
+#: Durable job records, the quota ledger and frozen catalogue copies.
+STATE_DIR = "results/state"
+
+COMPOSITE_NC = "results/composites/{tile}/{year}/{season}/{subtile}.nc"
+COMPOSITE_COG = "results/composites/{tile}/{year}/{season}/{subtile}_chl.tif"
+CLIMATOLOGY_NC = "results/climatology/{tile}/{season}/{subtile}.nc"
+TIMESERIES_PARQUET = "results/timeseries/{tile}.parquet"
+TIMESERIES_CSV = "results/timeseries/{tile}.csv"
+
+SEASON_MAP = "results/figures/{tile}/{year}/{season}_map.png"
+CLIMATOLOGY_MAP = "results/figures/{tile}/climatology/{season}_map.png"
+TIMESERIES_PNG = "results/figures/{tile}/timeseries_{subtile}.png"
+STATUS_PNG = "results/figures/campaign_status.png"
+STATUS_CSV = "results/figures/campaign_status.csv"
+STATUS_JSON = "results/figures/campaign_status.json"
+#: `snakemake campaign_status`: the state now, on a partial or running campaign.
+STATUS_NOW_PNG = "results/status/campaign_status.png"
+STATUS_NOW_CSV = "results/status/campaign_status.csv"
+STATUS_NOW_JSON = "results/status/campaign_status.json"
+
+BILL = "results/bill.md"
+BASEMAP_CACHE = "results/.basemap_cache"
+
+#: Remote EOCanvas logs of failed attempts.
+REMOTE_LOG_DIR = "logs/eocanvas/remote"
