@@ -3,10 +3,18 @@
 ``emulator`` starts the local WEkEO emulator (HDA + EOCanvas) on a free port with fast job timing;
 ``emulator_factory`` starts one with custom settings; ``hda_client`` and ``eocanvas_api`` give the
 unmodified official clients pointed at an emulator, with their sleeps shortened.
+
+``nets_dir`` and ``snap_test_product`` locate SNAP's C2RCC-MSI nets and its test product
+``S2Ref_Product.zip`` (GPL-3.0 SNAP material, never copied into this repository): in the shared data
+folder next to the checkout (``<repo>/../shared/data``), or where ``SEASONAL_C2RCC_NETS`` and
+``SEASONAL_C2RCC_SNAP_TEST`` point (``seasonal-c2rcc fetch-data`` puts them in place). Where they are
+absent the tests that need them are skipped with the reason; with
+``SEASONAL_C2RCC_REQUIRE_SNAP_DATA=1`` (CI) they fail instead, so CI always runs them.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -16,6 +24,48 @@ from typing import Any
 import pytest
 
 from seasonal_c2rcc.emulator import EmulatorServer, FaultConfig
+
+#: The shared data folder next to the checkout (only some machines have it).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REQUIRE_SNAP_DATA = "SEASONAL_C2RCC_REQUIRE_SNAP_DATA"
+
+
+def _snap_data(path: Path, what: str, env: str) -> Path:
+    if path.exists():
+        return path
+    msg = (
+        f"{what} not found at {path}: put SNAP's data there or set ${env} "
+        "(`seasonal-c2rcc fetch-data`, docs/c2rcc.md 'Getting the nets')"
+    )
+    if os.environ.get(REQUIRE_SNAP_DATA) == "1":
+        pytest.fail(f"{msg}; ${REQUIRE_SNAP_DATA}=1 requires it", pytrace=False)
+    pytest.skip(msg)
+
+
+def find_nets_dir() -> Path:
+    """Where the tests look for the C2RCC-MSI nets (the ``msi`` folder)."""
+    env = os.environ.get("SEASONAL_C2RCC_NETS")
+    base = Path(env) if env else SHARED_DATA / "c2rcc-nets" / "msi"
+    return base / "msi" if (base / "msi").is_dir() else base
+
+
+def find_snap_test_product() -> Path:
+    """Where the tests look for SNAP's S2Ref_Product.zip."""
+    env = os.environ.get("SEASONAL_C2RCC_SNAP_TEST")
+    return Path(env) if env else SHARED_DATA / "snap-test" / "S2Ref_Product.zip"
+
+
+@pytest.fixture(scope="session")
+def nets_dir() -> Path:
+    """The folder holding std_s2_20160502/, ext_s2_elbetsm_20170320/, complex_20200321/."""
+    return _snap_data(find_nets_dir(), "C2RCC-MSI nets", "SEASONAL_C2RCC_NETS")
+
+
+@pytest.fixture(scope="session")
+def snap_test_product() -> Path:
+    """SNAP's real BEAM-DIMAP test subset S2Ref_Product.zip."""
+    return _snap_data(find_snap_test_product(), "S2Ref_Product.zip", "SEASONAL_C2RCC_SNAP_TEST")
+
 
 #: Job timing used by the default fixture: fast enough for tests, slow enough to see "running".
 FAST_FAULTS = {"accept_delay": 0.1, "job_duration": 0.4}

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 # SNAP's test pixel lives in the package (the benchmark uses it too); re-exported for the tests.
 from seasonal_c2rcc.c2rcc.reference import PIN_ANGLES, PIN_TOA  # noqa: F401
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 #: MsiTestProduct's ECMWF bands (msl in Pa, tco3 in kg m-2).
 PIN_ECMWF = {"msl": 101140.055, "tco3": 0.0056297514}
