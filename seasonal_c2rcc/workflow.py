@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_dir, read_json
-from .backends.eocanvas import JobSpec
+from .backends.base import JobSpec
 from .catalogue import check_selection
 from .clip import clip_to_grid
 from .config import Campaign
@@ -105,6 +105,9 @@ def job_spec(
         geo_region=job.geo_region,
         subtiles=tuple(job.subtiles),
         graph=graph,
+        utm_bounds=tuple(job.utm_bounds),
+        epsg=job.epsg,
+        resolution=job.resolution,
     )
 
 

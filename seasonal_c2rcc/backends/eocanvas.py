@@ -33,30 +33,12 @@ from ..errors import (
     TransientBackendError,
 )
 from ..verify import verify_c2rcc_netcdf
+from .base import JobSpec
 
 log = logging.getLogger("seasonal_c2rcc.eocanvas")
 
 #: Ordered products older than this are probed before reuse (WEkEO may expire download ids).
 _HEAD_TIMEOUT_S = 1800.0
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One unit of remote work."""
-
-    key: str
-    tile: str
-    year: int
-    season: str
-    products: tuple[dict[str, Any], ...]  # catalogue product dicts with "key", "id", "location"
-    geo_region: str  # lon/lat WKT
-    subtiles: tuple[str, ...]
-    graph: str  # filled graph text ($img1..$imgK and $output left for the server)
-
-    @property
-    def input_keys(self) -> list[str]:
-        """``img1`` .. ``imgK``: the eo_input keys, in product order."""
-        return [f"img{i + 1}" for i in range(len(self.products))]
 
 
 @dataclass
