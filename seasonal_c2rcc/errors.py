@@ -11,6 +11,8 @@
     │   │   └── MonthlyQuotaExhausted   no submission possible before next month's window
     │   └── JobFailedError          the remote job ran and failed; carries the saved log path
     ├── DownloadError          a result or product download was short, corrupt or missing
+    ├── ProductError           a downloaded product is unreadable (truncated zip, corrupt JP2,
+    │                          missing band or metadata); ``redownload_may_fix`` is True
     └── OutputError            a produced file failed verification (not NetCDF, variables missing)
 
 Messages say what failed, where the evidence is, and what to do next.
@@ -61,6 +63,22 @@ class JobFailedError(BackendError):
 
 class DownloadError(SeasonalC2rccError):
     """A download was truncated, corrupt or missing."""
+
+
+class ProductError(SeasonalC2rccError):
+    """A product (e.g. a Sentinel-2 L1C SAFE) is damaged: ``product`` names it, ``part`` the piece.
+
+    ``redownload_may_fix`` is True for product-level corruption (a truncated zip, an undecodable
+    JP2, a missing band or metadata file): a download layer may delete its cached copy and fetch
+    it once more before giving up.
+    """
+
+    redownload_may_fix: bool = True
+
+    def __init__(self, message: str, product: str = "", part: str = "") -> None:
+        super().__init__(message)
+        self.product = product
+        self.part = part
 
 
 class OutputError(SeasonalC2rccError):
