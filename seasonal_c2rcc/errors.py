@@ -4,6 +4,7 @@
 
     SeasonalC2rccError
     ├── ConfigError            bad config, grid file or graph; raised before any remote call
+    │   └── CredentialsError       WEkEO credentials missing, or refused by the token endpoint
     ├── CatalogueError         the HDA catalogue refused or garbled a search
     ├── BackendError           remote processing (EOCanvas) or local processing
     │   ├── TransientBackendError   worth retrying later (5xx, dropped connection, time-out)
@@ -16,21 +17,46 @@
     └── OutputError            a produced file failed verification (not NetCDF, variables missing)
 
 Messages say what failed, where the evidence is, and what to do next.
+
+Permanent or transient: every error says, in ``permanent``, whether doing the same thing again can
+succeed. Permanent (bad config, grid or graph, refused credentials, a request the service rejects
+with a 4xx) is never retried: a Snakemake ``retries:`` attempt after one exits at once with the same
+line (:mod:`seasonal_c2rcc.failfast`). Transient (5xx, dropped connection, time-out, quota, a short
+download) may be retried. The class sets the default; an instance may override it, e.g. a
+``JobFailedError`` whose remote log shows an invalid graph sets ``exc.permanent = True``. Use
+:func:`is_permanent` to ask (it is False for anything outside this tree).
 """
 
 from __future__ import annotations
 
 
 class SeasonalC2rccError(Exception):
-    """Root of every error raised by seasonal_c2rcc."""
+    """Root of every error raised by seasonal_c2rcc. ``permanent``: see the module docstring."""
+
+    permanent: bool = False
 
 
 class ConfigError(SeasonalC2rccError):
     """Invalid configuration, grid file or SNAP graph (detected before any spend)."""
 
+    permanent = True
+
+
+class CredentialsError(ConfigError):
+    """WEkEO credentials are missing, or the token endpoint refused them (401/403).
+
+    Never retried: repeated failed logins can lock the account on the real service.
+    """
+
 
 class CatalogueError(SeasonalC2rccError):
-    """The catalogue search could not be completed or returned malformed data."""
+    """The catalogue refused a request (HTTP 4xx) or returned malformed data.
+
+    Permanent: the same query gets the same answer (5xx and dropped connections are
+    :class:`TransientBackendError`).
+    """
+
+    permanent = True
 
 
 class BackendError(SeasonalC2rccError):
@@ -83,3 +109,9 @@ class ProductError(SeasonalC2rccError):
 
 class OutputError(SeasonalC2rccError):
     """A produced file failed verification."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True if ``exc`` cannot go away on retry (see the module docstring); False for anything
+    that is not a :class:`SeasonalC2rccError`, so unknown failures keep Snakemake's retries."""
+    return isinstance(exc, SeasonalC2rccError) and bool(exc.permanent)
