@@ -1,4 +1,4 @@
-"""``seasonal-c2rcc``: the offline demo, the bill, and job maintenance.
+"""``seasonal-c2rcc``: the offline demo, the bill, job maintenance and fetching SNAP's data.
 
 The pipeline itself is run with ``snakemake``; these commands cover what happens around it.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -131,6 +132,21 @@ def cmd_reset_job(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_data(ns: argparse.Namespace) -> int:
+    """Fetch SNAP's C2RCC-MSI nets and test product (GPL-3.0) with pinned checksums."""
+    from . import snap_data
+
+    dest = Path(ns.dest) if ns.dest else snap_data.default_dest()
+    source = snap_data.base_url(ns.base_url)
+    print(f"Fetching {len(snap_data.FILES)} files of SNAP (GPL-3.0) from {source} into {dest}")
+    snap_data.fetch(dest, source)
+    print(f"All {len(snap_data.FILES)} files verified in {dest.resolve()}.")
+    print("Point seasonal-c2rcc and its tests at them (e.g. in your shell profile):")
+    for name, value in snap_data.env_exports(dest).items():
+        print(f"  export {name}={shlex.quote(value)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seasonal-c2rcc`` command."""
     p = argparse.ArgumentParser(prog="seasonal-c2rcc", description=__doc__)
@@ -152,6 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("keys", nargs="+")
     r.add_argument("--results", default="results")
     r.set_defaults(func=cmd_reset_job)
+    f = sub.add_parser(
+        "fetch-data",
+        help="download SNAP's C2RCC-MSI nets and S2Ref_Product.zip (GPL-3.0), checksums pinned",
+    )
+    f.add_argument(
+        "--dest", help="folder to put them in (default: ~/.local/share/seasonal-c2rcc/snap-data)"
+    )
+    f.add_argument(
+        "--base-url",
+        help="mirror of the optical-toolbox repository at the pinned commit "
+        "(default: $SEASONAL_C2RCC_DATA_URL, else raw.githubusercontent.com)",
+    )
+    f.set_defaults(func=cmd_fetch_data)
     ns = p.parse_args(argv)
     try:
         return int(ns.func(ns))
