@@ -13,7 +13,19 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/catalogue.smk"
-include: "rules/c2rcc.smk"
+
+
+# One processing path per run, chosen by `backend`; both leave the same job manifests.
+if config["backend"] == "eocanvas":
+
+    include: "rules/c2rcc.smk"
+
+else:
+
+    include: "rules/download.smk"
+    include: "rules/local.smk"
+
+
 include: "rules/composite.smk"
 include: "rules/figures.smk"
 include: "rules/bill.smk"

@@ -75,3 +75,19 @@ def subtile_products(wildcards):
     return wf.read_catalogue(catalogue_json(wildcards))["subtiles"].get(
         wildcards.subtile, []
     )
+
+
+def local_job_products(wildcards):
+    """The cached L1C products a local job processes (backend native or gpt), in branch order."""
+    doc = wf.read_catalogue(catalogue_json(wildcards))
+    for job in wf.season_plan(CAMPAIGN, catalogue_json(wildcards)):
+        if job.key == wildcards.job:
+            return [ancient(paths.cached_product(config, p)) for p in job.products]
+    raise WorkflowError(
+        f"job {wildcards.job} is not in the plan of {doc['tile']}/{doc['year']}/{doc['season']}"
+    )
+
+
+#: Threads and memory of one local processing job (the rule's resources; SLURM asks for them).
+LOCAL_JOB_THREADS = config["native"]["threads"]
+LOCAL_JOB_MEM_MB = config["native"]["mem_mb"]

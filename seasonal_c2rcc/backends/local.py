@@ -58,7 +58,7 @@ def run_local_job(
         from .native import run_native_job
 
         section = dict(config["native"])
-        if threads and not section.get("threads"):
+        if threads:  # what Snakemake granted the job (it caps native.threads at --cores)
             section["threads"] = threads
         return run_native_job(
             spec, product_files, {**config, "native": section}, out_dir=out_dir, report=report

@@ -55,7 +55,7 @@ class NativeSettings:
             raise ConfigError(
                 f"config key 'native.dem': {dem} is not a file (a GeoTIFF DEM in metres)"
             )
-        threads = int(section.get("threads") or os.cpu_count() or 1)
+        threads = int(section["threads"])
         return cls(nets_dir=nets, threads=threads, dem=dem)
 
 
