@@ -10,7 +10,9 @@
     │   ├── TransientBackendError   worth retrying later (5xx, dropped connection, time-out)
     │   ├── QuotaError              a quota window is full; carries ``resume_at`` (epoch seconds)
     │   │   └── MonthlyQuotaExhausted   no submission possible before next month's window
-    │   └── JobFailedError          the remote job ran and failed; carries the saved log path
+    │   ├── JobFailedError          the remote job (or a local gpt run) failed; carries the log path
+    │   ├── NotCoveredError         the product has no data over the job's region (permanent)
+    │   └── ResourceError           the processor ran out of memory (permanent until settings change)
     ├── DownloadError          a result or product download was short, corrupt or missing
     ├── ProductError           a downloaded product is unreadable (truncated zip, corrupt JP2,
     │                          missing band or metadata); ``redownload_may_fix`` is True
@@ -85,6 +87,21 @@ class JobFailedError(BackendError):
     def __init__(self, message: str, log_path: str | None = None) -> None:
         super().__init__(message)
         self.log_path = log_path
+
+
+class NotCoveredError(BackendError):
+    """The product has no data over the job's region (SNAP's Subset found no intersection and gpt
+    wrote an empty product). Permanent for that product and region: the sub-tiles are not covered
+    by it."""
+
+    permanent = True
+
+
+class ResourceError(BackendError):
+    """The processor ran out of memory (Java heap space). Permanent until the settings change
+    (``gpt.max_heap``, ``gpt.threads``, ``gpt.tile_cache``, or a smaller ``pixel_budget``)."""
+
+    permanent = True
 
 
 class DownloadError(SeasonalC2rccError):
