@@ -6,6 +6,10 @@ Wildcards: ``tile``, ``year``, ``season``, ``subtile``, ``job``, ``product``.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any
+
 RESULTS = "results"
 
 #: The frozen scene selection of one tile, year and season.
@@ -46,3 +50,18 @@ BASEMAP_CACHE = "results/.basemap_cache"
 
 #: Remote EOCanvas logs of failed attempts.
 REMOTE_LOG_DIR = "logs/eocanvas/remote"
+
+#: Logs of the product downloads (rule download_product).
+DOWNLOAD_LOG = "logs/download/{product}.log"
+
+
+def product_cache_dir(config: Mapping[str, Any]) -> str:
+    """The L1C product cache of the validated config (``product_cache``; outside ``results/``, so
+    deleting results never loses a download; ``~`` is expanded)."""
+    return os.path.expanduser(str(config["product_cache"]))
+
+
+def cached_product(config: Mapping[str, Any], product: str = "{product}") -> str:
+    """The verified zip of one downloaded L1C product (``{product}``: its id without ``.SAFE``);
+    with the default argument, the pattern rule ``download_product`` outputs."""
+    return os.path.join(product_cache_dir(config), f"{product}.zip")

@@ -174,6 +174,33 @@ def download_url(client: Any, download_id: str) -> str:
     return str(client.full_url(f"dataaccess/download/{download_id}"))
 
 
+def open_download(client: Any, download_id: str) -> requests.Response:
+    """Start streaming an ordered product (``GET dataaccess/download/<id>``, ``stream=True``).
+
+    Goes through the official client's own session, token handling and retry wrapper
+    (``Client.robust``: 5xx and dropped connections are retried, as for its other GETs), with its
+    time-out. hda's ``Client.stream`` is not used: it writes straight to the final file name with
+    no temporary file. Read the body with :func:`stream_to_file`.
+    """
+    url = download_url(client, download_id)
+    try:
+        resp = client.robust(client.session.get)(
+            url, stream=True, timeout=client.timeout, verify=client.config.verify
+        )
+        if resp is None:  # robust() gives None after connection errors only
+            raise requests.ConnectionError(f"no reply from {url}")
+        resp.raise_for_status()
+    except Exception as exc:
+        _raise_hda(exc, f"download {download_id}")
+        raise
+    if resp.status_code != 200:
+        resp.close()
+        raise TransientBackendError(
+            f"HDA download {download_id}: HTTP {resp.status_code} (order not ready yet)"
+        )
+    return resp
+
+
 class EOCanvas:
     """The official ``eocanvas.API`` with a time-out on every call.
 
