@@ -18,7 +18,12 @@ A second baseline, measured in the same run: ``snakemake -n`` on a plain Snakefi
 jobs (one ``shell:`` rule, one output each, nothing else). The ratio of the two is what the
 pipeline's rules cost beyond Snakemake's own per-job floor.
 
-Run: ``.venv/bin/python benchmarks/bench_dryrun.py [--tiles 31 --subtiles 20 --keep DIR]``
+With ``--backends eocanvas native`` the same campaign is planned once per backend (issue 10): local
+processing adds one download and one processing job per product instead of one remote job per
+product, and leaves the per-sub-tile, per-season composite targets as they are. ``native`` needs
+SNAP's nets only to check the config (``$SEASONAL_C2RCC_NETS`` or ``../shared/data``).
+
+Run: ``.venv/bin/python benchmarks/bench_dryrun.py [--tiles 31 --subtiles 20 --backends eocanvas native --keep DIR]``
 """
 
 from __future__ import annotations
@@ -120,6 +125,26 @@ def catalogue(tile: str, year: int, season: str, first: date, last: date, n_sub:
     }  # fmt: skip
 
 
+def set_backend(work: Path, backend: str) -> None:
+    """Point the generated config at ``backend`` (native: with the nets it checks at start)."""
+    import yaml
+
+    path = work / "config" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["backend"] = backend
+    cfg.pop("native", None)
+    if backend == "native":
+        from seasonal_c2rcc.c2rcc import find_nets_dir
+
+        shared = REPO.parent / "shared" / "data" / "c2rcc-nets"
+        try:
+            nets = find_nets_dir()
+        except ConfigError:
+            nets = find_nets_dir(shared)
+        cfg["native"] = {"nets": str(nets)}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 def generate(work: Path, n_tiles: int, n_sub: int) -> int:
     """Write grid, config and frozen catalogues under ``work``; return the number of catalogues."""
     import yaml
@@ -201,12 +226,49 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     return wall, peak, out
 
 
+def dry_run(
+    work: Path, ns: argparse.Namespace, t_ver: float, plain_done: dict[int, tuple[float, int]]
+) -> tuple[int, float, int, float, list[tuple[str, str]]]:
+    """``snakemake -n`` on the generated campaign, and a plain DAG of the same size (same run)."""
+    base = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--workflow-profile",
+            str(REPO / "profiles" / "default"), "-n"]  # fmt: skip
+    if ns.triggers:
+        base += ["--rerun-triggers", *ns.triggers]
+    t_n, m_n, out = run(base, work)
+    m = re.search(r"^total\s+(\d+)", out, re.M)
+    jobs = int(m.group(1)) if m else -1
+    print(f"snakemake -n:          {t_n:6.2f} s  peak {m_n / 2**20:6.0f} MiB  "
+          f"({jobs:,} jobs in the DAG)")
+    if t_n < 120:  # the quiet variant only differs in printing; skip it when -n is slow
+        t_q, m_q, _ = run([*base, "--quiet", "rules"], work)
+        print(f"snakemake -n -q rules: {t_q:6.2f} s  peak {m_q / 2**20:6.0f} MiB")
+    print(f"ratio -n / --version: {t_n / t_ver:.1f}; -n wall time {t_n:.1f} s "
+          f"({'within' if t_n < 60 else 'OVER'} the 60 s target); "
+          f"{1000 * (t_n - t_ver) / max(jobs, 1):.2f} ms per job")
+    if jobs not in plain_done:
+        plain = work / f"plain{jobs}"
+        plain.mkdir(exist_ok=True)
+        (plain / "Snakefile").write_text(PLAIN_SNAKEFILE.format(n=max(jobs - 1, 1)))
+        plain_done[jobs] = run([SNAKEMAKE, "-n", "--cores", "1"], plain)[:2]
+    t_p, m_p = plain_done[jobs]
+    print(
+        f"plain DAG, same size:  {t_p:6.2f} s  peak {m_p / 2**20:6.0f} MiB  "
+        f"(one shell rule; Snakemake's floor on this machine)"
+    )
+    print(f"ratio -n / plain -n of the same size: {t_n / t_p:.2f}")
+    counts = re.findall(r"^(\S+)\s+(\d+)$", out.split("Job stats:")[-1], re.M)
+    print("job counts: " + ", ".join(f"{r} {c}" for r, c in counts if r != "total"))
+    return jobs, t_n, m_n, t_n / t_p, counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiles", type=int, default=31)
     ap.add_argument("--subtiles", type=int, default=20)
     ap.add_argument("--triggers", nargs="+",
                     help="--rerun-triggers for the -n runs (default: Snakemake's, all of them)")
+    ap.add_argument("--backends", nargs="+", default=["eocanvas"],
+                    choices=["eocanvas", "native", "gpt"], help="plan the campaign for each")
     ap.add_argument("--keep", type=Path, help="generate here and keep it (default: temporary)")
     ns = ap.parse_args()
     work = ns.keep or Path(tempfile.mkdtemp(prefix="bench_dryrun_"))
@@ -216,33 +278,18 @@ def main() -> None:
         print(f"generated {ns.tiles} tiles x {ns.subtiles} sub-tiles x {len(YEARS)} years x 4 "
               f"seasons: {n_cat} frozen catalogues in {time.perf_counter() - t0:.1f} s ({work})")
         t_ver, m_ver, _ = run([SNAKEMAKE, "--version"], work)
-        base = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--workflow-profile",
-                str(REPO / "profiles" / "default"), "-n"]  # fmt: skip
-        if ns.triggers:
-            base += ["--rerun-triggers", *ns.triggers]
-        t_n, m_n, out = run(base, work)
-        m = re.search(r"^total\s+(\d+)", out, re.M)
-        jobs = int(m.group(1)) if m else -1
         print(f"snakemake --version:   {t_ver:6.2f} s  peak {m_ver / 2**20:6.0f} MiB")
-        print(f"snakemake -n:          {t_n:6.2f} s  peak {m_n / 2**20:6.0f} MiB  "
-              f"({jobs:,} jobs in the DAG)")
-        if t_n < 120:  # the quiet variant only differs in printing; skip it when -n is slow
-            t_q, m_q, _ = run([*base, "--quiet", "rules"], work)
-            print(f"snakemake -n -q rules: {t_q:6.2f} s  peak {m_q / 2**20:6.0f} MiB")
-        print(f"ratio -n / --version: {t_n / t_ver:.1f}; -n wall time {t_n:.1f} s "
-              f"({'within' if t_n < 60 else 'OVER'} the 60 s target); "
-              f"{1000 * (t_n - t_ver) / max(jobs, 1):.2f} ms per job")
-        plain = work / "plain"
-        plain.mkdir(exist_ok=True)
-        (plain / "Snakefile").write_text(PLAIN_SNAKEFILE.format(n=max(jobs - 1, 1)))
-        t_p, m_p, _ = run([SNAKEMAKE, "-n", "--cores", "1"], plain)
-        print(
-            f"plain DAG, same size:  {t_p:6.2f} s  peak {m_p / 2**20:6.0f} MiB  "
-            f"(one shell rule; Snakemake's floor on this machine)"
-        )
-        print(f"ratio -n / plain -n of the same size: {t_n / t_p:.2f}")
-        counts = re.findall(r"^(\S+)\s+(\d+)$", out.split("Job stats:")[-1], re.M)
-        print("job counts: " + ", ".join(f"{r} {c}" for r, c in counts if r != "total"))
+        plain_done: dict[int, tuple[float, int]] = {}
+        rows = []
+        for backend in ns.backends:
+            set_backend(work, backend)
+            print(f"== backend {backend}")
+            rows.append((backend, *dry_run(work, ns, t_ver, plain_done)))
+        if len(rows) > 1:
+            print("backend    jobs      -n s   peak MiB  ratio to plain DAG  jobs by rule")
+            for backend, jobs, t_n, m_n, ratio, counts in rows:
+                print(f"{backend:9s} {jobs:7,d} {t_n:8.1f} {m_n / 2**20:9.0f} {ratio:10.2f}          "
+                      + ", ".join(f"{r} {c}" for r, c in counts if r != "total"))
     finally:
         if ns.keep is None:
             shutil.rmtree(work, ignore_errors=True)
