@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-output-pixels", type=int, default=4_000_000)
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    p.add_argument("--tls", action="store_true",
+                   help="serve https with a self-signed certificate made at start "
+                        "(STATE_DIR/tls/cert.pem; clients trust it with REQUESTS_CA_BUNDLE)")
     defaults = FaultConfig()
     for f in dataclasses.fields(FaultConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server = EmulatorServer(state_dir=args.state_dir, host=args.host, port=args.port,
                             faults=faults, seed=args.seed,
-                            max_output_pixels=args.max_output_pixels)
+                            max_output_pixels=args.max_output_pixels, tls=args.tls)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"listening on http://{args.host}:{server.port}", flush=True)
+    print(f"listening on {server.url}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

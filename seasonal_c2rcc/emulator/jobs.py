@@ -546,7 +546,9 @@ RANDOM_FAILURES: tuple[tuple[int, list[str]], ...] = (
 
 
 def job_status(job: dict[str, Any], now: float) -> str:
-    """Status at ``now`` from the stored timestamps and outcome."""
+    """Status at ``now`` from the stored timestamps and outcome (``dismissed`` once cancelled)."""
+    if job.get("dismissed") is not None:
+        return "dismissed"
     elapsed = now - job["created"]
     if elapsed < job["accept_delay"]:
         return "accepted"
@@ -570,6 +572,8 @@ def job_json(job: dict[str, Any], now: float, base: str) -> dict[str, Any]:
     started = start if status != "accepted" else None
     finished = end if status in ("successful", "failed") else None
     updated = min(now, end) if not job["stuck"] else now
+    if status == "dismissed":
+        finished = updated = job["dismissed"]
     href = f"{base}/jobs/{job['job_id']}"
     links = [
         {"href": href, "rel": "self", "type": "application/json", "title": "this job"},
@@ -584,7 +588,8 @@ def job_json(job: dict[str, Any], now: float, base: str) -> dict[str, Any]:
         "type": "process",
         "status": status,
         "message": {"accepted": "Job accepted", "running": "Job running",
-                    "successful": "Job finished", "failed": "Job failed"}[status],
+                    "successful": "Job finished", "failed": "Job failed",
+                    "dismissed": "Job dismissed"}[status],
         "created": iso(job["created"]),
         "started": iso(started),
         "updated": iso(updated if status != "accepted" else job["created"]),

@@ -88,7 +88,7 @@ def _rules() -> Map:
         Rule(f"{SLS}/processes/<pid>", endpoint="process", methods=["GET"]),
         Rule(f"{SLS}/processes/<pid>/execution", endpoint="execute", methods=["POST"]),
         Rule(f"{SLS}/jobs", endpoint="jobs", methods=["GET"]),
-        Rule(f"{SLS}/jobs/<job_id>", endpoint="job", methods=["GET"]),
+        Rule(f"{SLS}/jobs/<job_id>", endpoint="job", methods=["GET", "DELETE"]),
         Rule(f"{SLS}/jobs/<job_id>/logs", endpoint="logs", methods=["GET"]),
         Rule(f"{SLS}/jobs/<job_id>/results", endpoint="results", methods=["GET"]),
         Rule(f"{SLS}/download/<job_id>/<name>", endpoint="result_download",
@@ -438,6 +438,11 @@ class EmulatorApp:
         send = payload[: len(payload) // 2] if truncate else payload
         if truncate:
             self._record("fault", kind="truncated_download", path=request.path)
+        corrupt = self.dice.roll("corrupt", self.faults.corrupt_download_rate)
+        if corrupt:
+            mid = len(send) // 2
+            send = send[:mid] + bytes(b ^ 0xFF for b in send[mid : mid + 64]) + send[mid + 64 :]
+            self._record("fault", kind="corrupt_download", path=request.path)
         record = self._record
 
         def body() -> Iterator[bytes]:
@@ -449,7 +454,8 @@ class EmulatorApp:
                     sent += len(chunk)
             finally:
                 record("download", kind=kind, ref=ref, path=request.path, username=username,
-                       content_length=len(payload), bytes_sent=sent, truncated=truncate)
+                       content_length=len(payload), bytes_sent=sent, truncated=truncate,
+                       corrupted=corrupt)
 
         resp = Response(body(), status=200, headers=_file_headers(filename, len(payload), ctype),
                         direct_passthrough=True)
@@ -584,8 +590,22 @@ class EmulatorApp:
     def on_job(self, request: Request, user: str, job_id: str) -> Response:
         job = self._job(user, job_id)
         now = time.time()
+        if request.method == "DELETE":
+            return self._dismiss(request, user, job, now)
         doc = jobs.job_json(job, now, self.base_url(request) + SLS)
         self._record("status_poll", username=user, job_id=job_id, status=doc["status"])
+        return json_response(doc)
+
+    def _dismiss(self, request: Request, user: str, job: dict[str, Any], now: float) -> Response:
+        """OGC API Processes "dismiss": a job that has not finished is stopped for good
+        (``dismissed``, no results); a finished one keeps its status (its results are deleted
+        on the real service; here they simply stay)."""
+        before = jobs.job_status(job, now)
+        if before in ("accepted", "running"):
+            job["dismissed"] = now
+            self.state.put_job(job)
+        self._record("dismissal", username=user, job_id=job["job_id"], status_before=before)
+        doc = jobs.job_json(job, now, self.base_url(request) + SLS)
         return json_response(doc)
 
     def on_jobs(self, request: Request, user: str) -> Response:
@@ -694,6 +714,7 @@ class EmulatorApp:
             "results_fetch": "results_fetches", "download": "downloads", "job_list": "job_lists",
             "fault": "faults_injected", "quota_denied": "quota_denials",
             "auth_failure": "auth_failures", "faults_changed": "fault_changes",
+            "dismissal": "dismissals",
         }
         out: dict[str, Any] = {v: [] for v in groups.values()}
         for kind, t, data in self.state.events():
@@ -701,6 +722,8 @@ class EmulatorApp:
                 {"time": t, "time_iso": jobs.iso(t), **data})
         counters = {k: len(v) for k, v in out.items()}
         counters["jobs_created"] = sum(1 for s in out["submissions"] if s.get("accepted"))
+        counters["jobs_dismissed"] = sum(
+            1 for d in out["dismissals"] if d["status_before"] in ("accepted", "running"))
         counters["orders_placed"] = len(out["orders"])
         counters["bytes_downloaded"] = sum(d.get("bytes_sent", 0) for d in out["downloads"])
         out["counters"] = counters
@@ -753,8 +776,12 @@ class EmulatorServer:
         faults: FaultConfig | None = None,
         seed: int = 0,
         max_output_pixels: int = 4_000_000,
+        tls: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.tls = tls
+        #: the self-signed certificate (its own CA) when ``tls``: point REQUESTS_CA_BUNDLE at it
+        self.ca_path: Path | None = None
         self.host = host
         self.port = port
         self.seed = seed
@@ -768,8 +795,8 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        """Root URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """Root URL, e.g. ``http://127.0.0.1:PORT`` (``https://`` with ``tls``)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def hda_url(self) -> str:
@@ -792,9 +819,16 @@ class EmulatorServer:
         """Bind the port and serve in a daemon thread; returns self."""
         self.app = EmulatorApp(self.state_dir, self._initial_faults, self.seed,
                                self.max_output_pixels)
+        ssl_context = None
+        if self.tls:
+            from .tls import make_self_signed
+
+            cert, key = make_self_signed(self.state_dir / "tls", self.host)
+            self.ca_path = cert
+            ssl_context = (str(cert), str(key))
         try:
             self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                       request_handler=_QuietHandler)
+                                       request_handler=_QuietHandler, ssl_context=ssl_context)
         except SystemExit:
             # werkzeug prints a message and calls sys.exit(1) when the port is taken.
             self.app.close()
@@ -834,12 +868,12 @@ class EmulatorServer:
 
     def accounting(self) -> dict[str, Any]:
         """The accounting report (same JSON as ``GET /admin/accounting``)."""
-        return _http_json("GET", f"{self.url}/admin/accounting")
+        return _http_json("GET", f"{self.url}/admin/accounting", cafile=self.ca_path)
 
     @property
     def faults(self) -> FaultConfig:
         """The current fault settings."""
-        return FaultConfig(**_http_json("GET", f"{self.url}/admin/faults"))
+        return FaultConfig(**_http_json("GET", f"{self.url}/admin/faults", cafile=self.ca_path))
 
     def set_faults(self, faults: FaultConfig | None = None, **changes: Any) -> FaultConfig:
         """Change fault settings at run time (``POST /admin/faults``); returns the new config.
@@ -848,18 +882,22 @@ class EmulatorServer:
         """
         body = dict(faults.to_dict()) if faults is not None else {}
         body.update(changes)
-        return FaultConfig(**_http_json("POST", f"{self.url}/admin/faults", body))
+        return FaultConfig(**_http_json("POST", f"{self.url}/admin/faults", body,
+                                        cafile=self.ca_path))
 
 
-def _http_json(method: str, url: str, body: Any = None) -> Any:
+def _http_json(method: str, url: str, body: Any = None, cafile: Path | None = None) -> Any:
+    import ssl
     import urllib.error
     import urllib.request
+
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
 
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=context) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace")
