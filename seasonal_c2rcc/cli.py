@@ -147,6 +147,28 @@ def cmd_fetch_data(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(ns: argparse.Namespace) -> int:
+    """List or prune the L1C product cache (backends native and gpt)."""
+    from . import download
+
+    cache = (
+        download.ProductCache(Path(ns.cache).expanduser())
+        if ns.cache
+        else download.cache_from_config_files(ns.configfile)
+    )
+    catalogs = [Path(r) / "catalog" for r in ns.results if (Path(r) / "catalog").is_dir()]
+    now = time.time()
+    entries = download.list_cache(cache, catalogs)
+    if ns.cache_command == "list":
+        print(download.render_cache_list(entries, cache, now))
+        return 0
+    plan = download.prune_plan(entries, now=now, older_than_days=ns.older_than, unused=ns.unused)
+    n, freed = download.prune_cache(cache, plan, dry_run=ns.dry_run)
+    verb = "would delete" if ns.dry_run else "deleted"
+    print(f"{verb} {n} file(s), {freed / 1e9:.2f} GB, from {cache.root}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seasonal-c2rcc`` command."""
     p = argparse.ArgumentParser(prog="seasonal-c2rcc", description=__doc__)
@@ -181,6 +203,31 @@ def main(argv: list[str] | None = None) -> int:
         "(default: $SEASONAL_C2RCC_DATA_URL, else raw.githubusercontent.com)",
     )
     f.set_defaults(func=cmd_fetch_data)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--cache", help="the product cache folder (default: product_cache of the config files)"
+    )
+    common.add_argument(
+        "--configfile", nargs="+", default=["config/config.yaml"],
+        help="config file(s) naming product_cache (later ones win)",
+    )  # fmt: skip
+    common.add_argument(
+        "--results", nargs="*", default=["results"],
+        help="results folders of campaigns whose frozen catalogues count as users, besides "
+        "those registered in the cache by their downloads",
+    )  # fmt: skip
+    c = sub.add_parser("cache", help="list or prune the downloaded L1C products (native, gpt)")
+    csub = c.add_subparsers(dest="cache_command", required=True)
+    csub.add_parser(
+        "list", parents=[common], help="products, sizes, age and the campaigns using them"
+    )
+    cp = csub.add_parser(
+        "prune", parents=[common], help="delete old or unused products and leftovers"
+    )
+    cp.add_argument("--older-than", type=float, metavar="DAYS", help="downloaded over DAYS ago")
+    cp.add_argument("--unused", action="store_true", help="used by no known campaign's catalogue")
+    cp.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    c.set_defaults(func=cmd_cache)
     ns = p.parse_args(argv)
     try:
         return int(ns.func(ns))

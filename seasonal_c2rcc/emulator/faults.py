@@ -37,6 +37,9 @@ class FaultConfig:
     drop_connection_rate: float = 0.0
     #: probability that a download (product or result) sends fewer bytes than Content-Length
     truncate_download_rate: float = 0.0
+    #: probability that a download is sent whole (Content-Length right) with 64 bytes in its middle
+    #: inverted: a zip that arrives complete but fails its CRC check
+    corrupt_download_rate: float = 0.0
     #: ``expires_in`` advertised with every token (seconds)
     token_expires_in: int = 3600
     #: seconds after issue when the server really stops accepting a token (None: expires_in)
@@ -66,6 +69,7 @@ class FaultConfig:
             "submit_5xx_after_create_rate",
             "drop_connection_rate",
             "truncate_download_rate",
+            "corrupt_download_rate",
         ):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
