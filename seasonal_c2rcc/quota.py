@@ -105,6 +105,16 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class OpenSubmission:
+    """A submission whose outcome is not known yet: ``key``'s POST started at ``intent_at``."""
+
+    service: str
+    key: str
+    intent_at: float
+    pid: int
+
+
+@dataclass(frozen=True)
 class QuotaUsage:
     """Snapshot of one service's windows at the ledger's current time."""
 
@@ -139,6 +149,20 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_service_t ON events(service, t);
 CREATE INDEX IF NOT EXISTS events_service_key ON events(service, key);
 CREATE TABLE IF NOT EXISTS blocks (service TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS open_submissions (
+    service TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    intent_at REAL NOT NULL,
+    pid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resolved_submissions (
+    service TEXT NOT NULL,
+    key TEXT NOT NULL,
+    intent_at REAL NOT NULL,
+    job_id TEXT,
+    resolved_at REAL NOT NULL,
+    PRIMARY KEY (service, key, intent_at)
+);
 CREATE TABLE IF NOT EXISTS waiters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     service TEXT NOT NULL,
@@ -493,6 +517,105 @@ class QuotaLedger:
                 continue
             self.confirm(res)
             return out
+
+
+    # -- one submission with an unknown outcome at a time ------------------------------------
+    #
+    # The real EOCanvas job listing carries only id, process, status and times: nothing in it says
+    # which of our records a job belongs to. So a lost reply is made unambiguous by construction:
+    # a submission holds ``open_submissions[service]`` from its intent until its outcome is known
+    # (the reply arrived, the service refused it, or a reconciliation found its job or found
+    # none). While it is held nobody else submits, so the one unowned job created in that window
+    # is the one.
+
+    def open_submission(
+        self,
+        service: str,
+        key: str,
+        *,
+        settle: float,
+        intent_at: float | None = None,
+        on_wait: Callable[[float, str], None] | None = None,
+    ) -> OpenSubmission | None:
+        """Take the submission lock of ``service`` for ``key``, or say what must be settled first.
+
+        Returns None when the lock is taken (intent recorded at ``intent_at`` or now): submit,
+        then :meth:`resolve_submission`. Returns the :class:`OpenSubmission` to reconcile first
+        when it is ``key``'s own (an earlier attempt lost its reply) or another key's that is
+        older than ``settle`` seconds (its POST is over, its reply was lost and its process has
+        not settled it). Waits, calling ``on_wait``, while another key's POST may still be in
+        flight.
+        """
+        _check_service(service)
+
+        def step(db: sqlite3.Connection, now: float) -> tuple[str, Any]:
+            row = db.execute(
+                "SELECT key, intent_at, pid FROM open_submissions WHERE service=?", (service,)
+            ).fetchone()
+            if row is None:
+                at = now if intent_at is None else intent_at
+                db.execute(
+                    "INSERT INTO open_submissions(service, key, intent_at, pid) VALUES (?,?,?,?)",
+                    (service, key, at, os.getpid()),
+                )
+                return ("taken", None)
+            other = OpenSubmission(service, row[0], row[1], row[2])
+            if other.key == key or now - other.intent_at >= settle:
+                return ("settle", other)
+            return ("wait", other.intent_at + settle - now)
+
+        while True:
+            kind, value = self._txn(step)
+            if kind == "taken":
+                return None
+            if kind == "settle":
+                return value
+            if on_wait is not None:
+                on_wait(value, "waiting for another submission's reply (one at a time per account)")
+            self.sleep(max(min(value, self.poll), 1e-3))
+
+    def resolve_submission(
+        self, service: str, key: str, intent_at: float, job_id: str | None
+    ) -> None:
+        """Record the outcome of ``key``'s submission made at ``intent_at`` (its job, or None
+        when none was created) and release the lock if that submission held it."""
+        _check_service(service)
+
+        def write(db: sqlite3.Connection, now: float) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO resolved_submissions(service, key, intent_at, job_id, "
+                "resolved_at) VALUES (?,?,?,?,?)",
+                (service, key, float(intent_at), job_id, now),
+            )
+            db.execute(
+                "DELETE FROM open_submissions WHERE service=? AND key=? AND intent_at=?",
+                (service, key, float(intent_at)),
+            )
+
+        self._txn(write)
+
+    def submission_outcome(self, service: str, key: str, intent_at: float) -> tuple[bool, str | None]:
+        """``(known, job_id)`` of ``key``'s submission made at ``intent_at``."""
+        row = self._db.execute(
+            "SELECT job_id FROM resolved_submissions WHERE service=? AND key=? AND intent_at=?",
+            (service, key, float(intent_at)),
+        ).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def open_submissions(self, service: str) -> list[OpenSubmission]:
+        """The submission whose outcome is unknown (at most one per service)."""
+        rows = self._db.execute(
+            "SELECT key, intent_at, pid FROM open_submissions WHERE service=?", (service,)
+        ).fetchall()
+        return [OpenSubmission(service, *r) for r in rows]
+
+    def resolved_job_ids(self, service: str) -> dict[str, str]:
+        """Every job id a reconciliation gave to a record: ``{job_id: key}``."""
+        rows = self._db.execute(
+            "SELECT job_id, key FROM resolved_submissions WHERE service=? AND job_id IS NOT NULL",
+            (service,),
+        ).fetchall()
+        return {j: k for j, k in rows}
 
 
 def quota_reset_of(exc: BaseException) -> float | None | bool:

@@ -9,6 +9,8 @@ blocks without a deadline.
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,14 +112,49 @@ def hda_client(
     from hda import Client, Configuration
 
     cfg = Configuration(url=endpoints.hda_url, user=creds.user, password=creds.password)
-    return Client(config=cfg, timeout=timeout, retry_max=max(1, retries), sleep_max=30, progress=False)
+    return Client(
+        config=cfg, timeout=timeout, retry_max=max(1, retries), sleep_max=30, progress=False
+    )
+
+
+def hda_order_client(endpoints: Endpoints, creds: Credentials, *, timeout: float = 60) -> Any:
+    """An ``hda.Client`` that sends each request exactly once, for orders (POST).
+
+    hda's retry wrapper repeats a POST on 5xx and dropped connections; one client-wide knob,
+    ``retry_max``, sets it, so orders get their own client with ``retry_max=1`` (one attempt). A
+    failed order is then retried by the job, after its durable record says what was sent.
+    """
+    return hda_client(endpoints, creds, timeout=timeout, retries=1)
+
+
+_HDA_RESET_TEXT = re.compile(r"Please wait until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ")
+
+
+def hda_quota_reset(message: str) -> float | None:
+    """The reset time (epoch s) of an hda ``QuotaReachedError``, or None.
+
+    hda builds the message from the 429 reply's ``X-Quota-Reset`` header (epoch ms) as
+    ``datetime.fromtimestamp(ms / 1000)``: a naive local time with microseconds, which this
+    process reads back exactly (same time zone). The exception carries no response, so the
+    message is the only part of the reply that reaches us.
+    """
+    from datetime import datetime
+
+    m = _HDA_RESET_TEXT.search(message)
+    if m is None:
+        return None
+    try:
+        return datetime.fromisoformat(m.group(1)).timestamp()
+    except ValueError:
+        return None
 
 
 def _raise_hda(exc: Exception, what: str) -> None:
     from hda.api import QuotaReachedError
 
     if isinstance(exc, QuotaReachedError):
-        raise QuotaError(f"HDA quota reached during {what}: {exc}") from exc
+        reset = hda_quota_reset(str(exc))
+        raise QuotaError(f"HDA quota reached during {what}: {exc}", reset) from exc
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         code = exc.response.status_code
         try:
@@ -229,15 +266,37 @@ class EOCanvas:
         )
         self.timeout = timeout
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _call(self, method: str, url: str, *, once: bool = False, **kwargs: Any) -> requests.Response:
+        """One request through ``eocanvas.http.request``.
+
+        ``once``: send it exactly once. Over https the client retries every method, POST
+        included, on 500/502/503/504 (``Retry(total=5)``, ``allowed_methods`` with POST): a
+        gateway 504 after the job was created would create up to 6 paid jobs. The client's own
+        ``max_retries`` argument turns that off per call; a 5xx then surfaces as its
+        ``HTTPError("Maximum retries (0) reached ...")``, an unknown outcome for the caller.
+
+        A 429's reset time is read from the reply itself: the client raises
+        ``QuotaExceededError`` with the body's message only, so a ``requests`` response hook
+        keeps the reply for its ``X-Quota-Reset`` / ``Retry-After`` headers.
+        """
         from eocanvas import http
         from eocanvas.exceptions import HTTPError as EoHTTPError
         from eocanvas.exceptions import QuotaExceededError
 
+        replies: list[requests.Response] = []
+
+        def keep(resp: requests.Response, *args: Any, **kw: Any) -> None:
+            replies.append(resp)
+
+        if once:
+            kwargs["max_retries"] = 0
         try:
-            return http.request(method, url, auth=self.api.auth, timeout=self.timeout, **kwargs)
+            return http.request(
+                method, url, auth=self.api.auth, timeout=self.timeout,
+                hooks={"response": [keep]}, **kwargs,
+            )  # fmt: skip
         except QuotaExceededError as exc:
-            raise QuotaError(f"EOCanvas quota: {exc}") from exc
+            raise QuotaError(f"EOCanvas quota: {exc}", _reset(replies[-1] if replies else None)) from exc
         except (requests.ConnectionError, requests.Timeout, EoHTTPError) as exc:
             raise TransientBackendError(f"EOCanvas {method.upper()} {url}: {exc}") from exc
         except requests.HTTPError as exc:
@@ -257,8 +316,26 @@ class EOCanvas:
         reconcile (see :mod:`seasonal_c2rcc.backends.eocanvas`) before submitting again.
         """
         url = self.api.urls.get("process_execution", process_id=process.process_id)
-        resp = self._call("post", url, json=process.prepare_inputs())
+        resp = self._call("post", url, once=True, json=process.prepare_inputs())
         return self.api._builder.build_job(resp.json())
+
+    def cancel(self, job_id: str) -> bool:
+        """Dismiss a job on the service (OGC API Processes ``DELETE /jobs/{id}``), sent once.
+
+        eocanvas 2.0.1 has no call for it, so it goes through the client's own HTTP function, URL
+        table and auth. Returns False when the service does not offer it (404, 405, 501): the
+        caller then records the job as abandoned. Other failures raise as usual.
+        """
+        url = self.api.urls.get("job_detail", job_id=job_id)
+        try:
+            self._call("delete", url, once=True)
+        except (ConfigError, TransientBackendError) as exc:
+            cause = exc.__cause__
+            code = getattr(getattr(cause, "response", None), "status_code", None)
+            if code in (404, 405, 501):
+                return False
+            raise
+        return True
 
     def job(self, job_id: str) -> Any:
         """One status poll."""
@@ -311,13 +388,28 @@ class EOCanvas:
 
 
 def _reset(resp: requests.Response | None) -> float | None:
+    """A 429's reset time (epoch s): ``X-Quota-Reset`` (epoch ms, WEkEO) or ``Retry-After``
+    (seconds from now, or an HTTP date)."""
     if resp is None:
         return None
     value = resp.headers.get("X-Quota-Reset")
     try:
-        return float(value) / 1000.0 if value else None
+        if value:
+            return float(value) / 1000.0
     except ValueError:
+        pass
+    after = resp.headers.get("Retry-After")
+    if not after:
         return None
+    try:
+        return time.time() + float(after)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return parsedate_to_datetime(after).timestamp()
+        except (TypeError, ValueError):
+            return None
 
 
 def stream_to_file(

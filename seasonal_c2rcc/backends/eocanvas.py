@@ -7,14 +7,19 @@ stopped: an order is not placed twice, a submitted job is polled again instead o
 again, and a finished job's results are downloaded without a new job.
 
 States: ``new`` -> ``ordered`` -> ``submitting`` -> ``submitted`` -> ``successful`` ->
-``downloaded``; ``failed`` (a remote attempt failed; the next attempt re-submits after a back-off)
-and ``gave_up`` (attempts exhausted). A ``submitting`` record with no remote id means the POST's
-outcome is unknown: it is reconciled against the service's job list before anything is re-submitted.
+``downloaded``; ``failed`` (a remote attempt failed for a transient cause; the next attempt
+re-submits after a back-off), ``gave_up`` (attempts exhausted) and ``rejected`` (the log shows a
+permanent cause: not paid for again). A ``submitting`` record with no remote id means the POST's
+outcome is unknown: it is reconciled against the service's job list before anything is
+re-submitted, under the ledger's one-open-submission-per-account lock, which makes the match
+unambiguous (``docs/reliability.md``). The decisions themselves are pure functions in
+:mod:`seasonal_c2rcc.backends.decisions`.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from ..errors import (
 )
 from ..verify import verify_c2rcc_netcdf
 from .base import JobSpec
+from .decisions import classify_failure, match_lost_submission, next_step, owned_job_ids
 
 log = logging.getLogger("seasonal_c2rcc.eocanvas")
 
@@ -51,8 +57,16 @@ class Settings:
     retries: int = 2
     retry_backoff: float = 60.0
     order_poll_max: float = 30.0
+    #: seconds after a POST's intent before "its lost reply created no job" is conclusive (a
+    #: gateway may answer 504 before the service has created the job); run_job sets it from
+    #: ``wekeo.http_timeout``
+    submit_settle: float = 90.0
+    #: tolerated difference between our clock and the service's job ``created`` times
+    clock_skew: float = 30.0
     clock: Callable[[], float] = field(default=time.time)
     sleep: Callable[[float], None] = field(default=time.sleep)
+    #: added to a 429's reset time so that many waiting processes do not all retry at once
+    jitter: Callable[[], float] = field(default=lambda: random.uniform(0.0, 5.0))
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Settings:
@@ -81,9 +95,12 @@ class JobRunner:
         log_dir: Path,
         settings: Settings,
         report: Callable[[str], None] | None = None,
+        hda_orders: Any = None,
     ) -> None:
         self.spec = spec
         self.hda = hda
+        #: the client that places orders (POST): one that never repeats a request by itself
+        self.hda_orders = hda_orders if hda_orders is not None else hda
         self.canvas = canvas
         self.ledger = ledger
         self.dataset_id = dataset_id
@@ -155,13 +172,28 @@ class JobRunner:
                 f"`seasonal-c2rcc reset-job {self.spec.key}` and re-run the workflow",
                 log_path=self.rec.get("log"),
             )
+        if self.rec["state"] == "rejected":
+            raise JobFailedError(
+                f"job {self.spec.key} was rejected by the service ({self.rec['error']}); fix the "
+                f"cause, then run `seasonal-c2rcc reset-job {self.spec.key}` and re-run",
+                log_path=self.rec.get("log"),
+            )
         urls = self._order_all()
-        job_id = self._ensure_submitted(urls)
-        status = self._wait(job_id)
-        if status != "successful":
-            self._fail(job_id, status)
-        self._save(state="successful")
-        return self._download(job_id)
+        # A job whose results came from another product is detached and the record reconciled
+        # again; twice in a row would mean something else is wrong.
+        for _ in range(3):
+            job_id = self._ensure_submitted(urls)
+            status = self._wait(job_id)
+            if status != "successful":
+                self._fail(job_id, status)
+            self._save(state="successful")
+            outputs = self._download(job_id)
+            if outputs is not None:
+                return outputs
+        raise BackendError(
+            f"job {self.spec.key}: remote results came from other products three times; see "
+            f"the `detached` list in {self.record_path}"
+        )
 
     def _outputs_ok(self) -> bool:
         try:
@@ -182,8 +214,10 @@ class JobRunner:
                 download_id = self.ledger.paced_call(
                     "hda_order",
                     reserve_key,
-                    lambda p=p: wekeo.order(self.hda, self.dataset_id, p["id"], p["location"]),
-                    quota_reset=_quota_reset,
+                    lambda p=p: wekeo.order(
+                        self.hda_orders, self.dataset_id, p["id"], p["location"]
+                    ),
+                    quota_reset=self._quota_reset,
                     on_wait=self._on_wait,
                 )
                 order = {"download_id": download_id, "ordered_at": _now_iso(self.s.clock())}
@@ -222,18 +256,18 @@ class JobRunner:
         )
 
     def _ensure_submitted(self, urls: list[str]) -> str:
-        state = self.rec["state"]
-        if state in ("submitted", "running", "successful") and self.rec["remote_job_id"]:
+        step = next_step(self.rec, outputs_ok=False)
+        if step == "reattach":
             self.report(
                 f"job {self.spec.key}: re-attaching to remote job {self.rec['remote_job_id']} "
                 "(not submitting again)"
             )
             return str(self.rec["remote_job_id"])
-        if state == "submitting":
+        if step == "reconcile":
             adopted = self._reconcile()
             if adopted:
                 return adopted
-        if state == "failed" and self.rec["attempts"]:
+        if step == "retry":
             wait = self.s.retry_backoff * 2 ** (len(self.rec["attempts"]) - 1)
             self.report(
                 f"job {self.spec.key}: previous attempt failed (log {self.rec['log']}); "
@@ -241,81 +275,197 @@ class JobRunner:
             )
             self.s.sleep(wait)
         process = self._process(urls)
-
         before = self.rec["state"]
 
         def post() -> Any:
-            self._save(state="submitting", intent_at=self.s.clock())
+            # One submission with an unknown outcome per account: settle any earlier one first.
+            intent_at = self._take_submission_lock(None)
+            self._save(state="submitting", intent_at=intent_at)
             try:
-                return self.canvas.submit(process)
-            except QuotaError:
-                # Refused outright: no job exists, so nothing needs reconciling.
+                job = self.canvas.submit(process)
+            except (QuotaError, ConfigError):
+                # Refused outright (429, 4xx): no job exists, so nothing needs reconciling.
+                self.ledger.resolve_submission("eocanvas", self.spec.key, intent_at, None)
                 self._save(state=before)
                 raise
+            # Record first, then release the lock: the job is never unowned while unlocked.
+            self.rec["attempts"].append(
+                {
+                    "remote_job_id": job.job_id,
+                    "submitted_at": _now_iso(self.s.clock()),
+                    "intent_at": intent_at,
+                    "status": None,
+                }
+            )
+            self._save(state="submitted", remote_job_id=job.job_id)
+            self.ledger.resolve_submission("eocanvas", self.spec.key, intent_at, job.job_id)
+            return job
 
         try:
             job = self.ledger.paced_call(
-                "eocanvas", self.spec.key, post, quota_reset=_quota_reset, on_wait=self._on_wait
+                "eocanvas",
+                self.spec.key,
+                post,
+                quota_reset=self._quota_reset,
+                on_wait=self._on_wait,
             )
-        except TransientBackendError:
-            # The POST may or may not have created a job; leave the record in `submitting` so the
-            # next attempt reconciles instead of spending a second job.
-            self.report(f"job {self.spec.key}: submission outcome unknown; will reconcile")
-            raise
-        self.rec["attempts"].append(
-            {"remote_job_id": job.job_id, "submitted_at": _now_iso(self.s.clock()), "status": None}
-        )
-        self._save(state="submitted", remote_job_id=job.job_id)
+        except TransientBackendError as exc:
+            # The POST may or may not have created a job. The lock stays held, so no other
+            # submission can blur the picture; look at the job list now (it often answers when
+            # the POST's reply was lost), else the next attempt reconciles.
+            self.report(
+                f"job {self.spec.key}: submission reply lost ({exc}); reconciling with the "
+                "service's job list before anything is submitted again"
+            )
+            adopted = self._reconcile()
+            if adopted:
+                return adopted
+            raise TransientBackendError(
+                f"job {self.spec.key}: the lost submission created no job; the next attempt "
+                "submits it again"
+            ) from exc
         self.report(
             f"job {self.spec.key}: submitted remote job {job.job_id} "
             f"({len(self.spec.products)} product(s), attempt {len(self.rec['attempts'])})"
         )
         return str(job.job_id)
 
+    def _open_intent(self) -> float:
+        (own,) = [o for o in self.ledger.open_submissions("eocanvas") if o.key == self.spec.key]
+        return float(own.intent_at)
+
+    def _take_submission_lock(self, intent_at: float | None) -> float:
+        """Hold the account's submission lock for this record; settle foreign open submissions
+        whose POST is over first. Returns the intent time the lock holds for us."""
+        while True:
+            other = self.ledger.open_submission(
+                "eocanvas",
+                self.spec.key,
+                settle=self.s.submit_settle,
+                intent_at=intent_at,
+                on_wait=self._on_wait,
+            )
+            if other is None:
+                return self._open_intent()
+            if other.key == self.spec.key:
+                return float(other.intent_at)
+            self._settle_foreign(other)
+
+    def _records(self) -> list[dict[str, Any]]:
+        out = []
+        for f in self.record_path.parent.glob("*.json"):
+            if f == self.record_path:
+                out.append(self.rec)
+                continue
+            try:
+                out.append(read_json(f))
+            except (OSError, ValueError):
+                continue
+        if self.rec not in out:
+            out.append(self.rec)
+        return out
+
+    def _match(self, intent_at: float, exclude: set[str]) -> Any:
+        records = self._records()
+        owned = set(owned_job_ids(records))
+        # Jobs a reconciliation gave to a record count as owned, unless that record detached it.
+        detached = {str(r.get("key")): set(r.get("detached") or []) for r in records}
+        for job_id, key in self.ledger.resolved_job_ids("eocanvas").items():
+            if job_id not in detached.get(key, set()):
+                owned.add(job_id)
+        listed = [(j.job_id, j.created) for j in self.canvas.jobs()]
+        return match_lost_submission(
+            listed,
+            owned - exclude,
+            exclude,
+            intent_at,
+            self.s.clock(),
+            settle=self.s.submit_settle,
+            skew=self.s.clock_skew,
+        )
+
+    def _settle_foreign(self, other: Any) -> None:
+        """Reconcile another record's open submission (its POST is over, its reply was lost and
+        its process has not settled it); the record adopts the outcome from the ledger."""
+        m = self._match(float(other.intent_at), set())
+        if m.kind == "ambiguous":
+            raise BackendError(_ambiguous(other.key, m.candidates))
+        if m.kind == "wait":  # not reached: open_submission returns it only once settled
+            return
+        self.ledger.resolve_submission("eocanvas", other.key, other.intent_at, m.job_id)
+        self.report(
+            f"job {self.spec.key}: settled job {other.key}'s lost submission "
+            f"({'created remote job ' + str(m.job_id) if m.job_id else 'no job was created'})"
+        )
+
     def _reconcile(self) -> str | None:
-        """Find the job a lost POST may have created and adopt it instead of paying again.
+        """Find the job a lost POST created and adopt it instead of paying again.
 
-        Candidates are jobs created after the intent that no record owns. Several jobs killed at
-        once leave several candidates, so each record takes the one created closest to its own
-        intent (within a minute), under a lock shared by all records, so no job is adopted
-        twice; the product check at download catches a wrong pairing. With no candidate the POST
-        never arrived and the job is submitted again.
+        Under the account's submission lock nobody else submits while this record's outcome is
+        unknown, so the job it created is the single job created since its intent that no
+        record owns. Returns its id (adopted), or None when no job was created (the record
+        goes back to ``ordered``). Raises :class:`TransientBackendError` when it is too early to
+        tell or the list cannot be read (the lock stays held), :class:`BackendError` when
+        several unowned jobs appeared (jobs from another tool on the same account).
         """
-        import fcntl
+        key = self.spec.key
+        detached = set(self.rec.get("detached") or [])
+        intent = self.rec.get("intent_at")
+        if intent is not None:
+            known, job_id = self.ledger.submission_outcome("eocanvas", key, float(intent))
+            if known and job_id not in detached:
+                return self._adopt_outcome(job_id, float(intent), "settled by another job")
+        intent = self._take_submission_lock(None if intent is None else float(intent))
+        if intent != self.rec.get("intent_at"):
+            self._save(intent_at=intent)
+        m = self._match(intent, detached)
+        while m.kind == "wait":
+            # "No job" is conclusive only `submit_settle` s after the intent; we hold the lock.
+            left = intent + self.s.submit_settle - self.s.clock()
+            self.report(
+                f"job {key}: no job from its lost submission yet; looking again in {left:.0f} s"
+            )
+            self.s.sleep(max(min(left, self.s.poll_interval), 0.01))
+            m = self._match(intent, detached)
+        if m.kind == "ambiguous":
+            raise BackendError(_ambiguous(key, m.candidates))
+        self.ledger.resolve_submission("eocanvas", key, intent, m.job_id)
+        return self._adopt_outcome(m.job_id, intent, "unowned job since its intent")
 
-        intent = float(self.rec.get("intent_at") or 0)
-        with open(self.record_path.parent / ".reconcile.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            owned = set()
-            for f in self.record_path.parent.glob("*.json"):
-                try:
-                    rec = read_json(f)
-                except (OSError, ValueError):
-                    continue
-                owned.add(rec.get("remote_job_id"))
-                owned.update(a.get("remote_job_id") for a in rec.get("attempts", []))
-            candidates = []
-            for j in self.canvas.jobs():
-                created = _parse_time(j.created)
-                if (
-                    j.job_id not in owned
-                    and created is not None
-                    and intent - 5 <= created <= intent + 60
-                ):
-                    candidates.append((abs(created - intent), j))
-            if candidates:
-                job = min(candidates, key=lambda c: c[0])[1]
-                self.rec["attempts"].append(
-                    {"remote_job_id": job.job_id, "submitted_at": job.created, "status": None}
-                )
-                self._save(state="submitted", remote_job_id=job.job_id)
-                self.report(
-                    f"job {self.spec.key}: adopted remote job {job.job_id} after a lost reply "
-                    f"({len(candidates)} unowned candidate(s))"
-                )
-                return str(job.job_id)
-        self.report(f"job {self.spec.key}: no job was created by the lost submission; submitting")
-        return None
+    def _adopt_outcome(self, job_id: str | None, intent: float, how: str) -> str | None:
+        if job_id is None:
+            self._save(state="ordered", intent_at=None)
+            self.report(f"job {self.spec.key}: the lost submission created no job; submitting")
+            return None
+        self.rec["attempts"].append(
+            {
+                "remote_job_id": job_id,
+                "submitted_at": _now_iso(intent),
+                "intent_at": intent,
+                "status": None,
+                "adopted": how,
+            }
+        )
+        self._save(state="submitted", remote_job_id=job_id)
+        self.report(f"job {self.spec.key}: adopted remote job {job_id} after a lost reply ({how})")
+        return str(job_id)
+
+    def _detach(self, job_id: str, found: str) -> None:
+        """The job's results came from another product: it is not this record's job. Move it
+        to ``detached`` (other records may adopt it) and reconcile again from its intent."""
+        attempt = next(
+            (a for a in reversed(self.rec["attempts"]) if a.get("remote_job_id") == job_id), {}
+        )
+        attempt["detached"] = f"results computed from {found}"
+        intent = attempt.get("intent_at") or self.rec.get("intent_at")
+        if intent is None:
+            intent = _parse_time(attempt.get("submitted_at")) or self.s.clock()
+        self.rec.setdefault("detached", []).append(job_id)
+        self._save(state="submitting", remote_job_id=None, intent_at=float(intent), outputs={})
+        self.report(
+            f"job {self.spec.key}: remote job {job_id} computed {found}, not this job's "
+            "products; detached it and reconciling again"
+        )
 
     def _wait(self, job_id: str) -> str:
         started = self.s.clock()
@@ -337,9 +487,28 @@ class JobRunner:
             if status not in (None, "accepted", "running"):
                 return f"unexpected status {status!r}"
             if self.s.clock() - started > self.s.job_timeout:
-                return f"no result after {self.s.job_timeout:.0f} s (stuck in {status})"
+                return self._cancel_stuck(job_id, status)
             self.s.sleep(delay)
             delay = min(delay * 1.5, self.s.poll_max_interval)
+
+    def _cancel_stuck(self, job_id: str, status: str | None) -> str:
+        """Dismiss a job stuck past ``job_timeout`` on the service before the next attempt,
+        so it cannot finish later, unseen; recorded as abandoned where the service has no
+        dismiss."""
+        try:
+            cancelled = self.canvas.cancel(job_id)
+        except BackendError as exc:
+            cancelled = False
+            self.report(f"job {self.spec.key}: cancelling stuck remote job {job_id} failed: {exc}")
+        outcome = "cancelled" if cancelled else "abandoned"
+        if self.rec["attempts"]:
+            self.rec["attempts"][-1]["stuck"] = outcome
+            self._save()
+        self.report(
+            f"job {self.spec.key}: remote job {job_id} stuck in {status} past "
+            f"{self.s.job_timeout:.0f} s; {outcome} on the service"
+        )
+        return f"no result after {self.s.job_timeout:.0f} s (stuck in {status}; {outcome})"
 
     def _save_logs(self, job_id: str) -> Path:
         path = self.log_dir / f"{self.spec.key}.attempt{len(self.rec['attempts'])}.log"
@@ -357,6 +526,20 @@ class JobRunner:
         if self.rec["attempts"]:
             self.rec["attempts"][-1]["status"] = status
         n = len(self.rec["attempts"])
+        verdict = classify_failure(status, logs.read_text())
+        if verdict.permanent:
+            # The same request would fail again at full price: stop here, say why in one line.
+            msg = (
+                f"remote job {job_id} for {self.spec.key} {status}: {verdict.cause} "
+                f"(permanent, not retried; log {logs})"
+            )
+            self._save(state="rejected", error=msg, log=str(logs))
+            self.report(f"job {self.spec.key}: REJECTED: {verdict.cause}; log {logs}")
+            raise JobFailedError(
+                f"{msg}; fix the graph or config, then `seasonal-c2rcc reset-job "
+                f"{self.spec.key}` and re-run",
+                log_path=str(logs),
+            )
         final = n > self.s.retries
         msg = (
             f"remote job {job_id} for {self.spec.key} {status} (attempt {n} of "
@@ -370,7 +553,7 @@ class JobRunner:
         )
         raise JobFailedError(f"{msg}; {hint}", log_path=str(logs))
 
-    def _download(self, job_id: str) -> dict[str, Any]:
+    def _download(self, job_id: str) -> dict[str, Any] | None:
         results = [r for r in self.canvas.results(job_id) if not r.title.startswith("keystore")]
         files = sorted(results, key=lambda r: r.title)
         products = [p["key"] for p in self.spec.products]
@@ -394,6 +577,10 @@ class JobRunner:
             try:
                 verify_c2rcc_netcdf(dest)
                 _check_source(dest, product)
+            except _WrongProduct as exc:
+                dest.unlink(missing_ok=True)
+                self._detach(job_id, exc.found)
+                return None
             except OutputError:
                 dest.unlink(missing_ok=True)
                 raise
@@ -403,6 +590,28 @@ class JobRunner:
 
     def _on_wait(self, seconds: float, message: str) -> None:
         self.report(f"job {self.spec.key}: {message}")
+
+    def _quota_reset(self, exc: BaseException) -> float | None | bool:
+        """For :meth:`QuotaLedger.paced_call`: a quota refusal's reset time read from the reply
+        (plus jitter), None for a 429 without one, False for anything else."""
+        if isinstance(exc, QuotaError):
+            return None if exc.resume_at is None else exc.resume_at + self.s.jitter()
+        return False
+
+
+class _WrongProduct(OutputError):
+    def __init__(self, message: str, found: str) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+def _ambiguous(key: str, candidates: tuple[str, ...]) -> str:
+    return (
+        f"job {key}: its submission's reply was lost and {len(candidates)} jobs no record owns "
+        f"appeared since ({', '.join(candidates)}): jobs from another tool on the same account? "
+        f"Run `seasonal-c2rcc remote-jobs` and `--adopt {key} JOB_ID` the right one or "
+        "`--dismiss` the others"
+    )
 
 
 def _order_results(results: list[Any], n: int) -> list[Any]:
@@ -416,22 +625,13 @@ def _check_source(path: Path, product: str) -> None:
 
     found = source_product(path)
     if found is not None and found != product:
-        raise OutputError(f"{path}: result was computed from {found}, expected {product}")
+        raise _WrongProduct(f"{path}: result was computed from {found}, expected {product}", found)
 
 
 def _parse_time(value: Any) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    from .decisions import parse_time
 
-
-def _quota_reset(exc: BaseException) -> float | None | bool:
-    if isinstance(exc, QuotaError):
-        return exc.resume_at
-    return False
+    return parse_time(value)
 
 
 def run_job(
@@ -462,6 +662,10 @@ def run_job(
     if left or "output" not in placeholders(spec.graph):
         raise ConfigError(f"job {spec.key}: graph placeholders wrong (unresolved {sorted(left)})")
     ledger_path = Path(q["ledger"]) if q.get("ledger") else Path(state_dir) / "quota.sqlite"
+    settings = Settings.from_config(config["eocanvas"])
+    # A POST cannot still be in flight after its time-out; a job it created shows in the list
+    # within seconds of that.
+    settings.submit_settle = float(config["wekeo"]["http_timeout"]) + 30.0
     with QuotaLedger(ledger_path, limits) as ledger:
         runner = JobRunner(
             spec,
@@ -477,7 +681,10 @@ def run_job(
             state_dir=state_dir,
             out_dir=out_dir,
             log_dir=log_dir,
-            settings=Settings.from_config(config["eocanvas"]),
+            settings=settings,
             report=report,
+            hda_orders=wekeo.hda_order_client(
+                endpoints, creds, timeout=config["wekeo"]["http_timeout"]
+            ),
         )
         return runner.run()
