@@ -37,6 +37,11 @@ rule all:
         composite_targets(),
 
 
+onstart:
+    # Once, in the main process, after the DAG is built and before the first job; never on -n.
+    preflight.access_or_exit(CAMPAIGN)
+
+
 onerror:
     import sys
 

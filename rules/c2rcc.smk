@@ -17,6 +17,8 @@ rule remote_job:
         "../envs/seasonal-c2rcc.yaml"
     resources:
         eocanvas_jobs=1,
+        # the attempt number, for seasonal_c2rcc.failfast (a permanent failure is not tried again)
+        attempt=lambda wildcards, attempt: attempt,
     params:
         catalogue=paths.CATALOGUE,
         out_dir=paths.JOB_DIR,

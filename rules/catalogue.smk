@@ -14,5 +14,8 @@ checkpoint catalogue:
     localrule: True
     conda:
         "../envs/seasonal-c2rcc.yaml"
+    resources:
+        # the attempt number, for seasonal_c2rcc.failfast (a permanent failure is not tried again)
+        attempt=lambda wildcards, attempt: attempt,
     script:
         "../scripts/catalogue.py"

@@ -1,23 +1,18 @@
 # Configuration, wildcard constraints and input functions shared by all rules.
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from seasonal_c2rcc import paths
+from seasonal_c2rcc import paths, preflight
 from seasonal_c2rcc import workflow as wf
-from seasonal_c2rcc.config import load_campaign
-from seasonal_c2rcc.errors import SeasonalC2rccError
 
-validate(config, schema="../config/schema.yaml")
-
-try:
-    CAMPAIGN = load_campaign(config)
-except SeasonalC2rccError as exc:
-    raise WorkflowError(f"seasonal-c2rcc: {exc}") from None
+# Everything checkable without network or credentials, also on dry runs: one line per problem and
+# exit 1 (config/schema.yaml defaults are filled into `config`). The credentials and the one token
+# request come in the Snakefile's onstart, before the first job.
+CAMPAIGN = preflight.campaign_or_exit(config)
 
 # Without a limit Snakemake ignores the resource and would run every remote job at once; a
 # user's --resources replaces the profile's whole map, so check it is still there.
 if workflow.is_main_process and "eocanvas_jobs" not in workflow.global_resources:
-    raise WorkflowError(
+    preflight.fail(
         "the resource eocanvas_jobs has no limit: use the default profile (profiles/default) or "
         "add eocanvas_jobs=N to your --resources"
     )

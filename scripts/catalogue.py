@@ -3,6 +3,7 @@
 import shutil
 from pathlib import Path
 
+from seasonal_c2rcc import failfast
 from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.catalogue import search_season
 from seasonal_c2rcc.config import load_campaign
@@ -13,6 +14,7 @@ from seasonal_c2rcc.workflow import refresh_requested
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log = script_logger(snakemake, "seasonal_c2rcc.catalogue")
 w = snakemake.wildcards
+failfast.install(snakemake, log, f"catalogue search for {w.tile} {w.year} {w.season}")
 frozen = Path(FROZEN_CATALOGUE.format(tile=w.tile, year=w.year, season=w.season))
 if frozen.exists() and not refresh_requested(snakemake.config):
     # Snakemake re-runs this rule when its code changes; the selection must not change with it.
@@ -22,11 +24,7 @@ if frozen.exists() and not refresh_requested(snakemake.config):
         "catalogue --config refresh_catalogue=true)", w.tile, w.year, w.season, frozen,
     )  # fmt: skip
 else:
-    try:
-        doc = search_season(load_campaign(snakemake.config), w.tile, int(w.year), w.season)
-    except Exception:
-        log.exception("catalogue search for %s %s %s failed", w.tile, w.year, w.season)
-        raise
+    doc = search_season(load_campaign(snakemake.config), w.tile, int(w.year), w.season)
     write_json_atomic(frozen, doc)
     write_json_atomic(snakemake.output[0], doc)
     n = len(doc["products"])

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from seasonal_c2rcc import failfast
 from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.backends.eocanvas import run_job
 from seasonal_c2rcc.config import load_campaign
@@ -10,6 +11,14 @@ from seasonal_c2rcc.workflow import job_spec
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log = script_logger(snakemake, "seasonal_c2rcc.eocanvas")
+w = snakemake.wildcards
+failfast.install(
+    snakemake,
+    log,
+    f"remote job {w.job}",
+    hint=f"Job record: {snakemake.params.state_dir}/jobs/{w.job}.json; resume by re-running the same "
+    "snakemake command (finished and running remote jobs are never submitted again)",
+)
 campaign = load_campaign(snakemake.config)
 spec = job_spec(
     campaign,
@@ -17,22 +26,14 @@ spec = job_spec(
     snakemake.wildcards.job,
     Path(snakemake.input.graph).read_text(),
 )
-try:
-    outputs = run_job(
-        spec,
-        campaign.config,
-        state_dir=Path(snakemake.params.state_dir),
-        out_dir=Path(snakemake.params.out_dir),
-        log_dir=Path(snakemake.params.log_dir),
-        report=log.info,
-    )
-except Exception as exc:
-    log.exception(
-        "job %s failed: %s. Job record: %s/jobs/%s.json; resume by re-running the same "
-        "snakemake command (finished and running remote jobs are never submitted again).",
-        spec.key, exc, snakemake.params.state_dir, spec.key,
-    )  # fmt: skip
-    raise
+outputs = run_job(
+    spec,
+    campaign.config,
+    state_dir=Path(snakemake.params.state_dir),
+    out_dir=Path(snakemake.params.out_dir),
+    log_dir=Path(snakemake.params.log_dir),
+    report=log.info,
+)
 write_json_atomic(
     snakemake.output[0],
     {"job": spec.key, "products": list(outputs), "files": outputs, "subtiles": list(spec.subtiles)},

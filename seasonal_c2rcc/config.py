@@ -6,13 +6,15 @@ Everything here runs before any remote call, so a bad config, grid file or graph
 from __future__ import annotations
 
 import copy
+import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator, validators
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from .errors import ConfigError
 from .flags import FLAG_MASKS
@@ -44,13 +46,84 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
 
 
 def validate_schema(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``config`` validated against the schema with every default filled in."""
+    """Return a copy of ``config`` validated against the schema with every default filled in.
+
+    Raises :class:`ConfigError` whose message has one line per problem, each naming the key
+    (``config key 'cloud_cover_max': 150 is above the maximum 100``).
+    """
     cfg = copy.deepcopy(dict(config))
-    errors = sorted(_Validator(load_schema()).iter_errors(cfg), key=lambda e: list(e.path))
-    if errors:
-        lines = [f"  {'.'.join(map(str, e.path)) or '(top level)'}: {e.message}" for e in errors]
-        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    errors = _Validator(load_schema()).iter_errors(cfg)
+    errors = sorted(errors, key=lambda e: list(map(str, e.path)))
+    lines = list(dict.fromkeys(line for e in errors for line in schema_error_lines(e)))
+    if lines:
+        raise ConfigError("\n".join(lines))
     return cfg
+
+
+def _key(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def schema_error_lines(error: ValidationError) -> list[str]:
+    """One line per problem of a jsonschema error, naming the config key and saying the fix."""
+    key, value, schema, kind = _key(error.absolute_path), error.instance, error.schema, None
+    kind = error.validator
+    where = f"config key '{key}'" if key else "config"
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = list(schema.get("properties", {}))
+        unknown = [k for k in value if k not in known]
+        lines = []
+        for name in unknown:
+            full = f"{key}.{name}" if key else str(name)
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            lines.append(
+                f"unknown config key '{full}': {hint} (config/schema.yaml lists every key)"
+            )
+        return lines
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        return [
+            f"config key '{f'{key}.{m}' if key else m}' is missing; it is required "
+            "(config/schema.yaml describes it)"
+            for m in missing
+        ]
+    limits = {
+        "maximum": "is above the maximum",
+        "minimum": "is below the minimum",
+        "exclusiveMaximum": "must be below",
+        "exclusiveMinimum": "must be above",
+    }
+    if kind in limits:
+        return [f"{where}: {_show(value)} {limits[kind]} {error.validator_value}"]
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return [f"{where}: {_show(value)} is not of type {wanted}"]
+    if kind == "enum":
+        return [
+            f"{where}: {_show(value)} is not one of {', '.join(map(_show, error.validator_value))}"
+        ]
+    if kind == "pattern":
+        return [f"{where}: {_show(value)} does not match the pattern {error.validator_value}"]
+    if kind in ("minItems", "maxItems"):
+        bound = "at least" if kind == "minItems" else "at most"
+        return [f"{where}: {_show(value)} has {len(value)} items; {bound} {error.validator_value}"]
+    described = schema.get("description") or ""
+    specific = [c for c in error.context or [] if c.validator not in ("type", "pattern")]
+    if kind in ("oneOf", "anyOf") and specific:  # e.g. years: [1999] -> years[0] below 2015
+        return [line for c in specific for line in schema_error_lines(c)]
+    if kind in ("oneOf", "anyOf") and described:
+        return [f"{where}: {_show(value)} is not valid; expected: {' '.join(described.split())}"]
+    return [f"{where}: {error.message}"]
 
 
 def parse_years(spec: list[int] | str) -> list[int]:

@@ -216,8 +216,9 @@ def load_subtiles(path: str | Path, crs: int | str | None = None) -> list[Subtil
     if not p.exists():
         raise ConfigError(f"sub-tile grid file {p} does not exist")
     if p.suffix.lower() == ".json":
+        text = p.read_text()
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys(text, str(p)))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{p}: not valid JSON ({exc})") from None
         subtiles = _load_json(data, crs, str(p))
@@ -225,12 +226,43 @@ def load_subtiles(path: str | Path, crs: int | str | None = None) -> list[Subtil
         subtiles = _load_vector(p)
     if not subtiles:
         raise ConfigError(f"{p}: no sub-tiles found")
-    seen: set[str] = set()
-    for s in subtiles:
+    seen: dict[str, int] = {}
+    for i, s in enumerate(subtiles):
         if s.key in seen:
-            raise ConfigError(f"{p}: duplicate sub-tile {s.key}")
-        seen.add(s.key)
+            raise ConfigError(
+                f"{p}: sub-tile {s.key} is defined twice (entries {seen[s.key] + 1} and {i + 1}); "
+                "give each sub-tile its own id"
+            )
+        seen[s.key] = i
     return subtiles
+
+
+def _refuse_duplicate_keys(text: str, where: str) -> Any:
+    """A ``json.loads`` object hook that refuses a key given twice in one object.
+
+    Python's JSON keeps the last value of a duplicated key, so ``{"30UUA": [...], "30UUA": [...]}``
+    would silently drop the first tile's sub-tiles and the campaign would run without them.
+    """
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        first: dict[str, int] = {}
+        for i, (key, _) in enumerate(pairs):
+            if key in first:
+                pattern = re.compile(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:')
+                lines = [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
+                both = (
+                    f"lines {lines[0]} and {lines[1]}"
+                    if len(lines) >= 2
+                    else f"entries {first[key] + 1} and {i + 1} of one object"
+                )
+                raise ConfigError(
+                    f"{where}: key {key!r} appears twice ({both}); JSON would keep only the last "
+                    "and drop the other's sub-tiles: merge them or rename one"
+                )
+            first[key] = i
+        return dict(pairs)
+
+    return hook
 
 
 def _load_json(data: Any, crs: int | str | None, where: str) -> list[Subtile]:
@@ -282,6 +314,15 @@ def _load_vector(p: Path) -> list[Subtile]:
             f"{ID_COLUMNS}); found {list(gdf.columns)}"
         )
     src = gdf.crs.to_wkt()
+    first_row: dict[tuple[str, str], Any] = {}
+    for i, (tile, sid) in enumerate(zip(gdf[tcol], gdf[icol], strict=True)):
+        key = (str(tile), str(sid))
+        if key in first_row:
+            raise ConfigError(
+                f"{p}: rows {first_row[key]} and {i} are both sub-tile {key[1]!r} of tile "
+                f"{key[0]} (columns {tcol}/{icol}); give each sub-tile its own id"
+            )
+        first_row[key] = i
     return [
         _make_subtile(
             str(row[tcol]),

@@ -48,6 +48,10 @@ STATUS_NOW_JSON = "results/status/campaign_status.json"
 BILL = "results/bill.md"
 BASEMAP_CACHE = "results/.basemap_cache"
 
+#: A job's permanent failure, written by its first attempt so that Snakemake's `retries:` attempts
+#: exit at once with the same line (seasonal_c2rcc.failfast); `key` joins the job's wildcards.
+FAILFAST_MARKER = "results/state/failfast/{rule}/{key}.json"
+
 #: Remote EOCanvas logs of failed attempts.
 REMOTE_LOG_DIR = "logs/eocanvas/remote"
 

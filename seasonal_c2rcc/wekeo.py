@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
 from .errors import (
     CatalogueError,
     ConfigError,
+    CredentialsError,
     DownloadError,
     QuotaError,
     TransientBackendError,
@@ -62,12 +63,12 @@ def load_credentials(
         user = user or values.get("user")
         password = password or values.get("password")
     if not user or not password:
-        raise ConfigError(
+        raise CredentialsError(
             "no WEkEO credentials: set HDA_USER and HDA_PASSWORD, or write 'user: ...' and "
             f"'password: ...' lines to {rc} (credentials never go in the config file)"
         )
     if any(c.isspace() for c in user + password):
-        raise ConfigError("WEkEO username and password may not contain white space")
+        raise CredentialsError("WEkEO username and password may not contain white space")
     return Credentials(user, password)
 
 
@@ -96,10 +97,72 @@ class Endpoints:
         parts = urlsplit(self.eocanvas_url)
         return urlunsplit((parts.scheme, parts.netloc, "/hda-broker/gettoken", "", ""))
 
+    @property
+    def hda_token_url(self) -> str:
+        """Where hda 2.40 asks for its token: ``gettoken`` next to ``hda_url``, with
+        ``hda-broker`` replaced by ``identity`` (as ``hda.Client._get_token`` derives it)."""
+        return urljoin(self.hda_url, "gettoken").replace("hda-broker", "identity")
+
     @classmethod
     def from_config(cls, wekeo: dict[str, Any]) -> Endpoints:
-        """Build from the validated ``wekeo`` config section."""
-        return cls(wekeo["hda_url"], wekeo["eocanvas_url"], wekeo.get("eocanvas_token_url"))
+        """Build from the validated ``wekeo`` config section.
+
+        Slashes are normalised as users expect a copied URL to work: ``hda_url`` gets its trailing
+        slash (without it hda silently drops the last path part, ``hda-broker``), ``eocanvas_url``
+        loses one.
+        """
+        hda_url = wekeo["hda_url"] if wekeo["hda_url"].endswith("/") else wekeo["hda_url"] + "/"
+        return cls(hda_url, wekeo["eocanvas_url"].rstrip("/"), wekeo.get("eocanvas_token_url"))
+
+
+def check_login(endpoints: Endpoints, creds: Credentials, *, timeout: float) -> None:
+    """Prove the credentials with exactly one token request to hda's token endpoint.
+
+    One attempt, never retried: hda itself would retry a refused login twice more (federated
+    ``origin`` values) and every Snakemake retry again, and repeated failed logins can lock the
+    account. Raises :class:`CredentialsError` on 401/403 (or a 200 carrying an ``error``),
+    :class:`ConfigError` on any other 4xx (a wrong URL), :class:`TransientBackendError` on 5xx,
+    a refused connection or a time-out. The token itself is discarded.
+    """
+    url = endpoints.hda_token_url
+    try:
+        resp = requests.post(
+            url, json={"username": creds.user, "password": creds.password}, timeout=timeout
+        )
+    except requests.Timeout:
+        raise TransientBackendError(
+            f"WEkEO login at {url} timed out after {timeout:g} s: check wekeo.hda_url and your "
+            "network, or raise wekeo.http_timeout"
+        ) from None
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
+            reason = "connection refused"
+        raise TransientBackendError(
+            f"cannot reach the WEkEO login at {url} ({reason}): check wekeo.hda_url and your "
+            "network"
+        ) from None
+    try:
+        payload = resp.json()
+    except ValueError:
+        payload = {}
+    if resp.status_code in (401, 403) or (resp.ok and isinstance(payload, dict) and "error" in payload):
+        detail = payload.get("error_description") if isinstance(payload, dict) else None
+        raise CredentialsError(
+            f"WEkEO refused the login of user {creds.user!r} (HTTP {resp.status_code}"
+            f"{': ' + str(detail) if detail else ''}): fix HDA_USER/HDA_PASSWORD or the 'user:'/"
+            "'password:' lines of ~/.hdarc (not retried, so the account is not locked)"
+        )
+    if resp.status_code >= 500:
+        raise TransientBackendError(
+            f"the WEkEO login at {url} answered HTTP {resp.status_code}: the service is down or "
+            "overloaded; try again later"
+        )
+    if not resp.ok or not isinstance(payload, dict) or "access_token" not in payload:
+        raise ConfigError(
+            f"wekeo.hda_url {endpoints.hda_url!r}: its token endpoint {url} answered HTTP "
+            f"{resp.status_code} without a token; is the URL right (the default is {PROD_HDA_URL})?"
+        )
 
 
 def hda_client(

@@ -85,8 +85,8 @@ def test_config_defaults_are_filled(repo_root):
     [
         ({"cloud_cover_max": 120}, "cloud_cover_max"),
         ({"images_per_season": 0}, "images_per_season"),
-        ({"backend": "gpt"}, "backend"),
-        ({"password": "hunter2"}, "Additional properties"),
+        ({"backend": "snap"}, "backend"),
+        ({"password": "hunter2"}, "unknown config key .password."),
         ({"years": "20-16"}, "years"),
         ({"seasons": {"a": {"start": "03-01"}}}, "end"),
         ({"masking": {"exclude_flags": ["Cloudy"]}}, "unknown flags"),
