@@ -112,6 +112,29 @@ def cmd_bill(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preflight(ns: argparse.Namespace) -> int:
+    """Check a campaign as `snakemake` does before its first job (exit 1 with one line per problem)."""
+    from . import preflight
+    from .config import load_config_file
+
+    config: dict = {}
+    try:
+        for path in ns.configfile:
+            config.update(load_config_file(path))
+    except SeasonalC2rccError as exc:
+        preflight.fail(exc)
+    campaign = preflight.campaign_or_exit(config)
+    if ns.offline:
+        print(f"config, grid ({len(campaign.subtiles)} sub-tiles) and graph are fine; not online")
+        return 0
+    preflight.access_or_exit(campaign)
+    print(
+        f"config, grid ({len(campaign.subtiles)} sub-tiles), graph and WEkEO login are fine; "
+        "nothing was spent"
+    )
+    return 0
+
+
 def cmd_reset_job(ns: argparse.Namespace) -> int:
     """Let a job that gave up be tried again on the next run."""
     from .atomic import read_json, write_json_atomic
@@ -186,6 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--markdown", action="store_true", help="print a Markdown table")
     b.add_argument("--results", default="results")
     b.set_defaults(func=cmd_bill)
+    pf = sub.add_parser(
+        "preflight",
+        help="check config, grid, graph, credentials (one login) as snakemake does; spends nothing",
+    )
+    pf.add_argument(
+        "--configfile", nargs="+", default=["config/config.yaml"],
+        help="config file(s), later ones override earlier ones",
+    )  # fmt: skip
+    pf.add_argument("--offline", action="store_true", help="skip the credentials and the login")
+    pf.set_defaults(func=cmd_preflight)
     r = sub.add_parser("reset-job", help="allow a job that gave up to be submitted again")
     r.add_argument("keys", nargs="+")
     r.add_argument("--results", default="results")
