@@ -222,7 +222,8 @@ class NeuralNet:
         *including the output layer* through the tabulated sigmoid, output scaled back to its
         range. Indices are truncated like Java's ``(int)`` cast and clamped to the table; a NaN
         pre-activation gives index 0 as in Java (numpy casts NaN to the most negative integer,
-        which ``mode="clip"`` maps to 0). The one divergence: +inf maps to 0, Java to the top.
+        which ``mode="clip"`` maps to 0), -inf gives 0 and +inf the last entry, as Java's
+        saturating cast does (an input reflectance of exactly 0 reaches the first layer as -inf).
         """
         dt = np.dtype(dtype)
         a = self._input(x, dt)
@@ -266,6 +267,12 @@ class NeuralNet:
             else:
                 z = z_buf[: rows * n].reshape(rows, n)
                 np.matmul(w, a, out=z)
+            if k == 0:
+                # Only the first layer can see an infinite input (a reflectance of exactly 0 gives
+                # log(0) = -inf). Java's (int) cast saturates +inf to the top of the table; numpy's
+                # cast of +inf gives the most negative integer (entry 0), so cap it first. NaN
+                # passes through np.minimum and still maps to entry 0, as (int) NaN = 0 in Java.
+                np.minimum(z, float(NUM_ALPHA), out=z)
             idx = idx_buf[: rows * n].reshape(rows, n)
             # trunc toward zero like Java's (int); out-of-range and NaN are clamped by take
             with np.errstate(invalid="ignore"):
