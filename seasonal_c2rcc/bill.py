@@ -2,7 +2,11 @@
 
 For the configured campaign (tiles x years x seasons of the sub-tile grid) it counts catalogue
 searches, HDA orders, EOCanvas jobs, bytes staged by the service and the earliest completion time
-under the EOCanvas hourly and monthly quotas, side by side for each packing mode.
+under the EOCanvas hourly and monthly quotas, side by side for each packing mode. Next to them, the
+local backends (``native``, ``gpt``): product downloads (distinct products, bytes from the
+catalogue sizes, hours at HDA's order limit) and an estimate of CPU hours (:class:`LocalBill`,
+rates and their sources in :data:`NATIVE_PX_PER_CPU_S`, :data:`READ_WHOLE_PRODUCT_CPU_S`,
+:data:`GPT_RUN_S`).
 
 Where a frozen catalogue selection ``<catalogue_dir>/<tile>/<year>/<season>.json`` exists the
 numbers for that tile/year/season are exact (the planner of :mod:`seasonal_c2rcc.packing` is run on
@@ -42,6 +46,29 @@ PRODUCT_SIZE = 700_000_000
 #: Assumed end-to-end duration of one remote job (s): observed 5-8 min (SNAP step ~210 s).
 JOB_DURATION_S = 480.0
 
+#: Native C2RCC-MSI cost, pixels per CPU-second (float64, as needed for SNAP parity), per net set:
+#: the "px per CPU-s" column of docs/c2rcc.md "Performance" (benchmarks/bench_c2rcc.py on the 2-core
+#: development machine): C2RCC-Nets 126-139 k over four runs (the ~270 k px/s wall-clock rate on
+#: 2 quiet cores), C2X-Nets 103-110 k, C2X-COMPLEX-Nets 107-117 k.
+NATIVE_PX_PER_CPU_S = {
+    "C2RCC-Nets": 130_000.0,
+    "C2X-Nets": 105_000.0,
+    "C2X-COMPLEX-Nets": 110_000.0,
+}
+#: SNAP's c2rcc.msi default net set (used when the graph names none).
+DEFAULT_NET_SET = "C2RCC-Nets"
+#: Reading a whole L1C product (all 13 JP2 bands decoded): about 50 s on 2 threads, measured for
+#: the SAFE reader (2.2 s per 5490 x 5490 band; docs/local-processing.md), i.e. up to 100 CPU-s.
+#: A windowed read decodes only the JP2 tiles it touches: assumed proportional to its area.
+READ_WHOLE_PRODUCT_CPU_S = 100.0
+#: Area of one Sentinel-2 tile (109.8 km square).
+S2_TILE_AREA_M2 = 109_800.0**2
+#: Wall time of one gpt run: the SNAP step of one EOCanvas job, observed at about 210 s for a
+#: sub-tile polygon (WEkEO job logs); the only gpt timing available, assumed for local gpt runs
+#: whatever their region, with ``gpt.threads`` cores busy (2 when SNAP decides).
+GPT_RUN_S = 210.0
+GPT_ASSUMED_CORES = 2
+
 ASSUMPTIONS = (
     "acquisitions per tile: one every 10 days per platform and relative orbit; S2A from 2015-07, "
     "S2B from 2017-03 (S2C took S2A's slot in 2025); "
@@ -68,6 +95,29 @@ class ModeBill:
 
 
 @dataclass(frozen=True)
+class LocalBill:
+    """The cost of the campaign processed locally (backend ``native`` or ``gpt``).
+
+    Every distinct product is downloaded once (the product cache); processing runs once per
+    product and planned job of the configured packing mode."""
+
+    backend: str
+    downloads: int
+    bytes_downloaded: int
+    #: seconds of ordering at HDA's hourly order limit (downloads / orders per hour)
+    ordering_s: float
+    #: processing runs: one per product and planned job
+    runs: int
+    #: pixels processed (at the configured resolution)
+    pixels: int
+    #: estimated CPU seconds (native: C2RCC at NATIVE_PX_PER_CPU_S plus reading; gpt: GPT_RUN_S
+    #: times its cores per run)
+    cpu_s: float
+    #: of which reading the products (native only)
+    read_cpu_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Bill:
     """The campaign's bill; ``exact`` is False when any tile/year/season was estimated."""
 
@@ -86,6 +136,11 @@ class Bill:
     pixel_budget: int
     limits: QuotaLimits
     start: float
+    #: local backends (native, gpt) next to the EOCanvas modes
+    local: Mapping[str, LocalBill] = field(default_factory=dict)
+    configured_backend: str = "eocanvas"
+    #: the configured graph's c2rcc.msi netSet (it sets the native rate)
+    net_set: str = DEFAULT_NET_SET
     assumptions: tuple[str, ...] = field(default=ASSUMPTIONS)
 
     @property
@@ -172,13 +227,16 @@ def compute_bill(
     modes: Iterable[str] = PACKING_MODES,
     start: float | None = None,
     job_duration: float = JOB_DURATION_S,
+    net_set: str | None = None,
+    base_dir: str | Path = ".",
 ) -> Bill:
     """Bill the campaign of the validated ``config`` over ``subtiles``.
 
     ``catalogue_dir`` holds frozen selections ``<tile>/<year>/<season>.json`` (``None``: estimate
     everything). Uses the config's ``years``, ``seasons``, ``tiles``, ``resolution``,
     ``pixel_budget``, ``max_inputs`` (if present), ``cloud_cover_max``, ``images_per_season``,
-    ``packing`` and ``quota``.
+    ``packing``, ``quota``, ``backend`` and ``gpt``. ``net_set`` (the native C2RCC rate) defaults
+    to the netSet of the configured graph, read from ``base_dir``.
     """
     from .config import parse_years
     from .seasons import parse_seasons
@@ -207,13 +265,23 @@ def compute_bill(
     for m in modes:
         if m not in PACKING_MODES:
             raise ConfigError(f"bill: unknown packing mode {m!r}")
+    configured = str(config["packing"])
+    # local backends run the configured packing's jobs, billed or not as an EOCanvas mode
+    plan_modes = tuple(dict.fromkeys((*modes, configured)))
+    net = net_set or _graph_net_set(config, base_dir)
+    if net not in NATIVE_PX_PER_CPU_S:
+        raise ConfigError(
+            f"bill: unknown c2rcc.msi netSet {net!r}; use one of {list(NATIVE_PX_PER_CPU_S)}"
+        )
     cdir = Path(catalogue_dir) if catalogue_dir is not None else None
 
     jobs = dict.fromkeys(modes, 0)
     staged = dict.fromkeys(modes, 0)
     pixels = dict.fromkeys(modes, 0)
     max_px = dict.fromkeys(modes, 0)
-    products: set[str] = set()
+    product_size: dict[str, int] = {}  # distinct products -> bytes
+    runs = run_pixels = 0
+    read_cpu_s = 0.0
     exact = estimated = 0
     estimate_cache: dict[tuple[str, int], dict[str, list[Any]]] = {}
     for tile in tiles:
@@ -225,10 +293,12 @@ def compute_bill(
                     exact += 1
                     plans = {m: plan_jobs(cat, by_tile[tile], mode=m, resolution=res,
                                           pixel_budget=budget, max_inputs=max_inputs)
-                             for m in modes}  # fmt: skip
-                    sizes = {p: int(v.get("size", PRODUCT_SIZE)) for p, v in cat["products"].items()}
+                             for m in plan_modes}  # fmt: skip
+                    sizes = {
+                        p: int(v.get("size", PRODUCT_SIZE)) for p, v in cat["products"].items()
+                    }
                     used = {p for ps in cat.get("subtiles", {}).values() for p in ps}
-                    products |= {f"{tile}/{p}" for p in used}
+                    product_size.update({f"{tile}/{p}": sizes.get(p, PRODUCT_SIZE) for p in used})
                 else:
                     estimated += 1
                     d0, d1 = sw.dates(year)
@@ -238,12 +308,21 @@ def compute_bill(
                         estimate_cache[(tile, k)] = {
                             m: plan_jobs(cat, by_tile[tile], mode=m, resolution=res,
                                          pixel_budget=budget, max_inputs=max_inputs)
-                            for m in modes
+                            for m in plan_modes
                         }  # fmt: skip
                     plans = estimate_cache[(tile, k)]
                     sizes = None
-                    products |= {f"{tile}/{year}/{sw.name}/{i}" for i in range(k)}
+                    product_size.update({f"{tile}/{year}/{sw.name}/{i}": PRODUCT_SIZE
+                                         for i in range(k)})  # fmt: skip
+                for j in plans[configured]:
+                    per_product = j.pixels // len(j.products)
+                    area = min(1.0, per_product * res * res / S2_TILE_AREA_M2)
+                    runs += len(j.products)
+                    run_pixels += j.pixels
+                    read_cpu_s += len(j.products) * READ_WHOLE_PRODUCT_CPU_S * area
                 for m, js in plans.items():
+                    if m not in jobs:
+                        continue
                     jobs[m] += len(js)
                     for j in js:
                         pixels[m] += j.pixels
@@ -251,7 +330,17 @@ def compute_bill(
                         staged[m] += sum(
                             sizes[p] if sizes is not None else PRODUCT_SIZE for p in j.products
                         )
-    n_orders = len(products)
+    n_orders = len(product_size)
+    downloaded = sum(product_size.values())
+    ordering_s = n_orders / limits.hda_orders_per_hour * limits.hour_window
+    gpt_cores = config["gpt"]["threads"] or GPT_ASSUMED_CORES
+    c2rcc_cpu_s = run_pixels / NATIVE_PX_PER_CPU_S[net]
+    local = {
+        "native": LocalBill("native", n_orders, downloaded, ordering_s, runs, run_pixels,
+                            c2rcc_cpu_s + read_cpu_s, read_cpu_s),
+        "gpt": LocalBill("gpt", n_orders, downloaded, ordering_s, runs, run_pixels,
+                         runs * GPT_RUN_S * gpt_cores),
+    }  # fmt: skip
     bills = {
         m: ModeBill(
             mode=m,
@@ -269,17 +358,32 @@ def compute_bill(
         seasons=tuple(sw.name for sw in seasons),
         n_subtiles=len(subs),
         searches=len(tiles) * len(years) * len(seasons),
-        products=len(products),
+        products=n_orders,
         hda_orders=n_orders,
         catalogues_exact=exact,
         catalogues_estimated=estimated,
         modes=bills,
-        configured_mode=str(config.get("packing", "per-product")),
+        configured_mode=configured,
         resolution=res,
         pixel_budget=budget,
         limits=limits,
         start=time.time() if start is None else float(start),
+        local=local,
+        configured_backend=str(config["backend"]),
+        net_set=net,
     )
+
+
+def _graph_net_set(config: Mapping[str, Any], base_dir: str | Path) -> str:
+    """The configured graph's c2rcc.msi netSet (SNAP's default when it names none or the graph
+    file is not there)."""
+    from .graph import c2rcc_parameters
+
+    graph = Path(base_dir) / str(config["graph"])
+    if not graph.is_file():
+        return DEFAULT_NET_SET
+    params = c2rcc_parameters(graph.read_text(), where=str(graph)) or {}
+    return params.get("netSet") or DEFAULT_NET_SET
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -348,29 +452,89 @@ def render_bill(bill: Bill, fmt: str = "text") -> str:
             _duration(mb.completion_s),
             done.strftime("%Y-%m-%d %H:%M UTC"),
         ])  # fmt: skip
-    notes = [] if bill.exact else ["Assumptions of the estimate:", *[f"  - {a}" for a in bill.assumptions]]
+    notes = (
+        []
+        if bill.exact
+        else ["Assumptions of the estimate:", *[f"  - {a}" for a in bill.assumptions]]
+    )
     if "multi-input" in bill.modes:
         notes.append(
             "multi-input needs several Write nodes in one EOCanvas job: unverified on the real "
             "service (docs/quota-and-packing.md)."
         )
+    local_title, local_cols, local_rows, local_notes = _local_section(bill)
     if fmt == "markdown":
         lines = [*(f"{h}  " for h in head), "", "| " + " | ".join(cols) + " |",
                  "|" + "---|" * len(cols)]  # fmt: skip
         lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines + [""] + notes) + "\n"
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    fmt_row = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [*head, "", fmt_row.format(*cols), fmt_row.format(*("-" * w for w in widths))]
-    lines += [fmt_row.format(*r) for r in rows]
-    return "\n".join(lines + [""] + notes) + "\n"
+        if local_rows:
+            lines += ["", local_title, "", "| " + " | ".join(local_cols) + " |",
+                      "|" + "---|" * len(local_cols)]  # fmt: skip
+            lines += ["| " + " | ".join(r) + " |" for r in local_rows]
+        return "\n".join(lines + [""] + local_notes + notes) + "\n"
+
+    def table(cols: list[str], rows: list[list[str]]) -> list[str]:
+        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+        fmt_row = "  ".join(f"{{:<{w}}}" for w in widths)
+        out = [fmt_row.format(*cols), fmt_row.format(*("-" * w for w in widths))]
+        return out + [fmt_row.format(*r) for r in rows]
+
+    lines = [*head, "", *table(cols, rows)]
+    if local_rows:
+        lines += ["", local_title, *table(local_cols, local_rows)]
+    return "\n".join(lines + [""] + local_notes + notes) + "\n"
 
 
-def bill_from_config(config: Mapping[str, Any], base_dir: str | Path = ".",
-                     catalogue_dir: str | Path | None = paths.CATALOGUE_DIR) -> Bill:
+def _local_section(bill: Bill) -> tuple[str, list[str], list[list[str]], list[str]]:
+    """Title, columns, rows and notes of the local backends' table (empty rows: none billed)."""
+    if not bill.local:
+        return "", [], [], []
+    per_hour = bill.limits.hda_orders_per_hour
+    title = (
+        "Local backends (each product downloaded once into the product cache, processed on your "
+        "own machines; no EOCanvas quota):"
+    )
+    cols = ["backend", "downloads", "bytes downloaded", f"ordering at {per_hour}/hour",
+            "processing runs", "CPU hours (estimate)"]  # fmt: skip
+    rows = []
+    for name, lb in bill.local.items():
+        cpu = f"{lb.cpu_s / 3600:,.1f}"
+        if lb.read_cpu_s:
+            cpu += (f" (C2RCC {(lb.cpu_s - lb.read_cpu_s) / 3600:,.1f} + reading "
+                    f"{lb.read_cpu_s / 3600:,.1f})")  # fmt: skip
+        rows.append([
+            name + (" (configured)" if name == bill.configured_backend else ""),
+            f"{lb.downloads:,}",
+            _bytes(lb.bytes_downloaded),
+            _duration(lb.ordering_s),
+            f"{lb.runs:,}",
+            cpu,
+        ])  # fmt: skip
+    gpt = bill.local.get("gpt")
+    gpt_cores = round(gpt.cpu_s / (gpt.runs * GPT_RUN_S)) if gpt and gpt.runs else GPT_ASSUMED_CORES
+    notes = [
+        "Local estimates:",
+        f"  - native: C2RCC-MSI at {NATIVE_PX_PER_CPU_S[bill.net_set] / 1e3:.0f} k px per "
+        f"CPU-second ({bill.net_set}, the graph's netSet; measured, docs/c2rcc.md; every pixel "
+        "counted as water, so an upper bound where land fails the valid-pixel expression) plus reading "
+        f"{READ_WHOLE_PRODUCT_CPU_S:.0f} CPU-s per whole product (13 JP2 bands), windowed reads in "
+        "proportion to their area; writing not included",
+        f"  - gpt: {GPT_RUN_S:.0f} s per run (the SNAP step of one EOCanvas job, observed) on "
+        f"{gpt_cores} core(s) (gpt.threads); a rough figure: time one run on your machine",
+        "  - downloads and processing overlap: ordering at HDA's limit is the floor of the "
+        "completion time, CPU hours divided by the cores you give it the other",
+    ]
+    return title, cols, rows, notes
+
+
+def bill_from_config(
+    config: Mapping[str, Any],
+    base_dir: str | Path = ".",
+    catalogue_dir: str | Path | None = paths.CATALOGUE_DIR,
+) -> Bill:
     """One call for the CLI / Snakemake target: load the campaign from a raw config and bill it."""
     from .config import load_campaign
 
     campaign = load_campaign(config, base_dir)
     cdir = None if catalogue_dir is None else Path(base_dir) / catalogue_dir
-    return compute_bill(campaign.config, list(campaign.subtiles), cdir)
+    return compute_bill(campaign.config, list(campaign.subtiles), cdir, base_dir=base_dir)

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from seasonal_c2rcc.bill import (
+    GPT_RUN_S,
+    NATIVE_PX_PER_CPU_S,
+    READ_WHOLE_PRODUCT_CPU_S,
     bill_from_config,
     completion_time,
     compute_bill,
@@ -17,6 +20,7 @@ from seasonal_c2rcc.bill import (
     submission_times,
 )
 from seasonal_c2rcc.config import load_campaign, load_config_file
+from seasonal_c2rcc.errors import ConfigError
 from seasonal_c2rcc.packing import plan_jobs, staged_bytes
 from seasonal_c2rcc.quota import QuotaLimits
 
@@ -120,3 +124,83 @@ def test_bill_from_config_is_one_call():
     bill = bill_from_config(load_config_file(REPO / "config" / "config.yaml"), REPO, None)
     assert set(bill.modes) == {"per-subtile", "per-product", "multi-input"}
     assert bill.configured_mode == "per-product"
+
+
+# -- local backends (native, gpt) ----------------------------------------------------------------
+
+
+def test_local_backends_download_each_distinct_product_once(tmp_path, campaign):
+    cfg = dict(campaign.config, years=[2020])
+    subs = list(campaign.subtiles)
+    ids = [s.id for s in subs]
+    cats = {s.name: _cat(2020, s.name, ids, 3 + i) for i, s in enumerate(campaign.seasons)}
+    # a product the search found but no sub-tile selected is never downloaded
+    cats["summer"]["products"]["S2B_MSIL1C_20200615T112119_N0500_R037_T30UUA_unused"] = {
+        "size": 999_000_000
+    }
+    for season, cat in cats.items():
+        _freeze(tmp_path, "30UUA", 2020, season, cat)
+    bill = compute_bill(cfg, subs, tmp_path, start=T0, base_dir=REPO)
+    selected = {
+        p: c["products"][p]["size"]
+        for c in cats.values()
+        for ps in c["subtiles"].values()
+        for p in ps
+    }
+    assert len(selected) == 3 + 4 + 5 + 6  # many sub-tiles share a product: counted once
+    for backend in ("native", "gpt"):
+        lb = bill.local[backend]
+        assert lb.downloads == len(selected) == bill.hda_orders
+        assert lb.bytes_downloaded == sum(selected.values())
+        # HDA allows 100 orders an hour
+        assert lb.ordering_s / 3600 == pytest.approx(len(selected) / 100)
+        # one processing run per product and planned job of the configured packing
+        plans = [plan_jobs(c, subs, mode="per-product", resolution=20) for c in cats.values()]
+        assert lb.runs == sum(len(j.products) for p in plans for j in p)
+    text = render_bill(bill)
+    assert "Local backends" in text and "ordering at 100/hour" in text
+    native_row = next(ln for ln in text.splitlines() if ln.startswith("native"))
+    assert f" {len(selected)} " in native_row
+
+
+def test_ordering_time_follows_the_hda_order_limit(campaign):
+    quota = dict(campaign.config["quota"], hda_orders_per_hour=50)
+    slow = compute_bill(dict(campaign.config, quota=quota), list(campaign.subtiles), None,
+                        start=T0, base_dir=REPO)  # fmt: skip
+    fast = compute_bill(campaign.config, list(campaign.subtiles), None, start=T0, base_dir=REPO)
+    assert slow.local["native"].downloads == fast.local["native"].downloads == fast.products
+    assert fast.local["native"].ordering_s / 3600 == pytest.approx(fast.products / 100)
+    assert slow.local["gpt"].ordering_s == pytest.approx(2 * fast.local["gpt"].ordering_s)
+    # the EOCanvas bill of the same campaign is unchanged by the local section
+    assert fast.modes["per-product"].jobs == fast.products
+
+
+def test_cpu_estimates_follow_the_measured_rates_and_the_settings(campaign):
+    subs = list(campaign.subtiles)
+    std = compute_bill(campaign.config, subs, None, start=T0, net_set="C2RCC-Nets")
+    cx = compute_bill(campaign.config, subs, None, start=T0, net_set="C2X-COMPLEX-Nets")
+    n = std.local["native"]
+    # C2RCC time is pixels / rate; reading is the same whatever the nets
+    assert n.cpu_s - n.read_cpu_s == pytest.approx(n.pixels / NATIVE_PX_PER_CPU_S["C2RCC-Nets"])
+    assert cx.local["native"].read_cpu_s == pytest.approx(n.read_cpu_s)
+    assert cx.local["native"].cpu_s > n.cpu_s
+    # a per-product job reads a window of the product: less than a whole product each
+    assert 0 < n.read_cpu_s < n.runs * READ_WHOLE_PRODUCT_CPU_S
+    # gpt: a fixed time per run on gpt.threads cores
+    g2 = std.local["gpt"]
+    assert g2.cpu_s == pytest.approx(g2.runs * GPT_RUN_S * campaign.config["gpt"]["threads"])
+    four = dict(campaign.config, gpt=dict(campaign.config["gpt"], threads=4))
+    g4 = compute_bill(four, subs, None, start=T0, net_set="C2RCC-Nets").local["gpt"]
+    assert g4.cpu_s == pytest.approx(g2.cpu_s * 4 / campaign.config["gpt"]["threads"])
+
+
+def test_the_configured_graph_sets_the_native_rate_and_the_backend_is_marked():
+    cfg = load_config_file(REPO / "config" / "config.yaml")
+    bill = bill_from_config(dict(cfg, backend="native"), REPO, None)
+    assert bill.net_set == "C2X-COMPLEX-Nets"  # graphs/s2_c2rcc.xml, the first user's choice
+    text = render_bill(bill, "markdown")
+    assert "| native (configured) |" in text and "| gpt |" in text
+    assert "110 k px per CPU-second (C2X-COMPLEX-Nets" in text
+    campaign = load_campaign(cfg, REPO)
+    with pytest.raises(ConfigError, match="netSet 'C3-Nets'"):
+        compute_bill(campaign.config, list(campaign.subtiles), None, net_set="C3-Nets")
