@@ -177,6 +177,7 @@ class SafeProduct:
 
     def read_dn(self, band: str, bounds: Bounds) -> npt.NDArray[np.uint16]:
         """Raw DNs of ``band`` at its native resolution over ``bounds`` (aligned to that grid)."""
+        import rasterio
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
@@ -186,7 +187,10 @@ class SafeProduct:
         col0, row0, ncols, nrows = self._pixel_window(bounds, res)
         ds = self._dataset(band)
         try:
-            data = ds.read(1, window=Window(col0, row0, ncols, nrows))
+            # one decoding thread: OpenJPEG's worker threads report a damaged codestream only on
+            # stderr and hand back garbage; decoded in this thread the failure raises here
+            with rasterio.Env(GDAL_NUM_THREADS=1):
+                data = ds.read(1, window=Window(col0, row0, ncols, nrows))
         except (RasterioError, OSError) as exc:
             raise self._error(
                 f"band {band} ({self.band_files[band]})", f"cannot be decoded ({exc})"

@@ -238,11 +238,12 @@ def _angle_grids(
     a_cols = np.arange(ncols) <= split
     b_cols = np.arange(ncols) >= split - 1
     grids: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+    vary = 0.0 if angles else 1.0  # constant angles stay constant across bands and detectors
     for band_id, _band in enumerate(BAND_NAMES):
         per_band = []
-        for det, cols, bump in ((4, a_cols, 0.0), (5, b_cols, 0.25)):
-            z = np.where(cols[None, :], vz + bump + 0.01 * band_id, np.nan)
-            a = np.where(cols[None, :], va + 10 * bump + 0.02 * band_id, np.nan)
+        for det, cols, bump in ((4, a_cols, 0.0), (5, b_cols, 0.25 * vary)):
+            z = np.where(cols[None, :], vz + bump + 0.01 * band_id * vary, np.nan)
+            a = np.where(cols[None, :], va + 10 * bump + 0.02 * band_id * vary, np.nan)
             z[:, -1] = np.nan  # the node column east of the image: no detector sees it
             a[:, -1] = np.nan
             per_band.append((band_id, det, z, a))
@@ -259,7 +260,7 @@ def _values_xml(values: np.ndarray, indent: str) -> str:
         rows.append(
             indent
             + "<VALUES>"
-            + " ".join("NaN" if not np.isfinite(v) else f"{float(v):.6g}" for v in row)
+            + " ".join("NaN" if not np.isfinite(v) else f"{float(v):.9g}" for v in row)
             + "</VALUES>"
         )
     return "\n".join(rows)
@@ -494,12 +495,12 @@ def _ecmwf_grib(extent: tuple[float, ...], epsg: int, when: datetime) -> bytes:
 
 def _write_jp2(path: Path, dn: np.ndarray, res: int, extent: tuple[float, ...], epsg: int) -> None:
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     h, w = dn.shape
     with rasterio.open(
         path, "w", driver="JP2OpenJPEG", width=w, height=h, count=1, dtype="uint16",
-        crs=f"EPSG:{epsg}", transform=from_origin(extent[0], extent[3], res, res),
+        crs=f"EPSG:{epsg}", transform=Affine(res, 0.0, extent[0], 0.0, -res, extent[3]),
         QUALITY=100, REVERSIBLE="YES", BLOCKXSIZE=1024, BLOCKYSIZE=1024,
     ) as ds:  # fmt: skip
         ds.write(dn, 1)
