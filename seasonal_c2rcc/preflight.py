@@ -160,13 +160,15 @@ def hdarc_path(env: Mapping[str, str] | None = None) -> Path:
 
 
 def hdarc_warning(env: Mapping[str, str] | None = None) -> str | None:
-    """A warning if the rc file holding the password is readable by group or others."""
+    """A warning if the rc file holds a password and is readable by group or others."""
     rc = hdarc_path(env)
     try:
         mode = rc.stat().st_mode
+        lines = rc.read_text().splitlines()
     except OSError:
         return None
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
+    has_password = any(line.partition(":")[0].strip() == "password" for line in lines)
+    if has_password and mode & (stat.S_IRGRP | stat.S_IROTH):
         return (
             f"warning: {rc} holds your WEkEO password and is readable by group or others (mode "
             f"{stat.S_IMODE(mode):o}); run: chmod 600 {rc}"
