@@ -319,8 +319,9 @@ def _load_vector(p: Path) -> list[Subtile]:
         key = (str(tile), str(sid))
         if key in first_row:
             raise ConfigError(
-                f"{p}: rows {first_row[key]} and {i} are both sub-tile {key[1]!r} of tile "
-                f"{key[0]} (columns {tcol}/{icol}); give each sub-tile its own id"
+                f"{p}: features {first_row[key] + 1} and {i + 1} (counting from 1) are both "
+                f"sub-tile {key[1]!r} of tile {key[0]} (columns {tcol}/{icol}); give each sub-tile "
+                "its own id"
             )
         first_row[key] = i
     return [

@@ -174,7 +174,7 @@ CASES = [
              + f',\n "a": {{"geoRegion": "{SQUARE_B}", "tileId": "30UUA"}}\n}}\n'),
          "key 'a' appears twice (lines 2 and 6)"),
     Case("grid_duplicate_rows_geojson", grid_file("dup.geojson", duplicate_rows_geojson),
-         "rows 0 and 2 are both sub-tile 'a' of tile 30UUA"),
+         "features 1 and 3 (counting from 1) are both sub-tile 'a' of tile 30UUA"),
     Case("grid_not_json", grid_file("broken.json", '{"30UUA": ['), "broken.json: not valid JSON"),
     Case("grid_without_crs", grid_file("utm.json", json.dumps({"30UUA": [SQUARE_A]}), crs=None),
          "set `subtiles_crs`"),
