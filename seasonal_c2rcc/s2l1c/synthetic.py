@@ -31,7 +31,7 @@ radiometric offset; N0400 and later carry ``RADIO_ADD_OFFSET`` -1000 in ``MTD_MS
   the south-east quarter (B8 high, so C2RCC's valid expression rejects it) and a 3 x 3 block of
   DN 0 (no-data) near the centre. :func:`dn_for_reflectance` converts reflectances to DNs.
 - ``angles``: constant sun/view angles (keys ``sun_zenith``, ``sun_azimuth``, ``view_zenith``,
-  ``view_azimuth``) instead of the default smooth grids. The view grids always come as two
+  ``view_azimuth``; the view ones one value or 13 by band id) instead of the default grids. The view grids always come as two
   overlapping detectors per band (the later one in file order wins in the overlap) and NaN
   nodes beyond each detector's swath and in the node column east of the image.
 - ``ecmwf``: also write ``AUX_DATA/AUX_ECMWFT`` (GRIB1: total column ozone, water vapour and
@@ -226,13 +226,14 @@ def _angle_grids(
     if angles:
         sz = np.full(shape, angles["sun_zenith"])
         sa = np.full(shape, angles["sun_azimuth"])
-        vz = np.full(shape, angles["view_zenith"])
-        va = np.full(shape, angles["view_azimuth"])
+        # one value for all bands, or 13 values by band id
+        vz = np.broadcast_to(np.asarray(angles["view_zenith"], float), (13,))[:, None, None]
+        va = np.broadcast_to(np.asarray(angles["view_azimuth"], float), (13,))[:, None, None]
     else:
         sz = 35.0 - 0.7 * fx + 1.1 * fy + 0 * fx * fy
         sa = 150.0 + 2.0 * fx - 0.5 * fy
-        vz = 2.0 + 7.0 * np.abs(fx - 0.4) + 0.1 * fy
-        va = np.where(fx < 0.4, 105.0, 285.0) + 0.3 * fy + 0 * fx
+        vz = (2.0 + 7.0 * np.abs(fx - 0.4) + 0.1 * fy)[None]
+        va = (np.where(fx < 0.4, 105.0, 285.0) + 0.3 * fy + 0 * fx)[None]
     # two detectors per band: A west of (and including) the overlap, B east of it
     split = max(1, ncols // 2)
     a_cols = np.arange(ncols) <= split
@@ -242,8 +243,13 @@ def _angle_grids(
     for band_id, _band in enumerate(BAND_NAMES):
         per_band = []
         for det, cols, bump in ((4, a_cols, 0.0), (5, b_cols, 0.25 * vary)):
-            z = np.where(cols[None, :], vz + bump + 0.01 * band_id * vary, np.nan)
-            a = np.where(cols[None, :], va + 10 * bump + 0.02 * band_id * vary, np.nan)
+            z = np.where(
+                cols[None, :], vz[band_id % len(vz)] + bump + 0.01 * band_id * vary, np.nan
+            )
+            a = np.where(
+                cols[None, :], va[band_id % len(va)] + 10 * bump + 0.02 * band_id * vary, np.nan
+            )
+            z, a = np.broadcast_to(z, shape).copy(), np.broadcast_to(a, shape).copy()
             z[:, -1] = np.nan  # the node column east of the image: no detector sees it
             a[:, -1] = np.nan
             per_band.append((band_id, det, z, a))
