@@ -1,13 +1,18 @@
 # Paths, parameters and input functions of rules/composite.smk and rules/figures.smk (kept apart
 # from the rules, as `snakemake --lint` asks). Uses from rules/common.smk: config, CAMPAIGN,
 # YEARS, SEASONS, TILES, subtile_ids, subtile_jobs, subtile_products.
+import os
+
 from seasonal_c2rcc.status import state_fingerprint
-from seasonal_c2rcc import paths
+from seasonal_c2rcc import paths, preflight
+from seasonal_c2rcc.errors import SeasonalC2rccError
+from seasonal_c2rcc.figure_ranges import check_configured_ranges, needs_composites
+from seasonal_c2rcc.reporting import existing_targets, report_only_run
 from seasonal_c2rcc.paths import (
-    BASEMAP_CACHE,
     CATALOGUE,
     CLIMATOLOGY_MAP,
     CLIMATOLOGY_NC,
+    COLOUR_RANGES,
     COMPOSITE_COG,
     COMPOSITE_NC,
     RESULTS,
@@ -72,13 +77,29 @@ def season_climatologies(wildcards):
     )
 
 
+# A bad `figures.ranges` entry stops the run here, before any job: one line naming the key.
+try:
+    check_configured_ranges(config["figures"]["ranges"])
+except SeasonalC2rccError as exc:
+    preflight.fail(exc)
+
+
 def figures_config():
-    """Figure settings (``figures`` config section when present, else the defaults)."""
-    section = config.get("figures") or {}
+    """The validated ``figures`` config section (schema defaults filled in) and the masking
+    threshold the maps' no-data legend names."""
     return {
-        "basemap": section.get("basemap", "Esri.OceanBasemap"),
-        "basemap_cache": section.get("basemap_cache", BASEMAP_CACHE),
+        **config["figures"],
+        "min_valid_obs": config["masking"]["min_valid_obs"],
     }
+
+
+def colour_range_composites(wildcards):
+    """What the tile's colour ranges are computed from: every seasonal composite of the tile,
+    or nothing when `figures.ranges` fixes every mapped variable (then a season's maps need
+    only that season's composites)."""
+    if needs_composites(config["figures"]["ranges"]):
+        return tile_composites(wildcards)
+    return []
 
 
 def status_fingerprint(wildcards):
@@ -110,4 +131,10 @@ def composite_targets():
         targets += expand(TIMESERIES_PNG, tile=tile, subtile=ids)
         targets.append(TIMESERIES_CSV.format(tile=tile))
     targets += [STATUS_PNG, STATUS_CSV, STATUS_JSON]
+    if report_only_run():
+        # `snakemake --report` on a partial campaign: Snakemake fails on any output marked for
+        # the report that does not exist yet, so ask only for what exists (the live status
+        # figure too, while the final one is not there) and leave the rest out of the report.
+        live = [] if os.path.exists(STATUS_PNG) else [paths.STATUS_NOW_PNG]
+        return existing_targets(targets, live)
     return list(dict.fromkeys(targets))

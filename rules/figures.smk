@@ -2,9 +2,29 @@
 # status (docs/composites.md). Captions in report/. Functions in rules/composite_common.smk.
 
 
+# One colour range per mapped variable for every map of a tile (all years, seasons and the
+# climatologies): configured (figures.ranges) or pooled P2-P98 of all the tile's composites.
+rule colour_ranges:
+    input:
+        composites=colour_range_composites,
+    output:
+        COLOUR_RANGES,
+    log:
+        "logs/colour_ranges/{tile}.log",
+    localrule: True
+    conda:
+        "../envs/seasonal-c2rcc.yaml"
+    params:
+        ranges=config["figures"]["ranges"],
+        percentiles=config["figures"]["range_percentiles"],
+    script:
+        "../scripts/colour_ranges.py"
+
+
 rule season_map:
     input:
         composites=season_composites,
+        ranges=COLOUR_RANGES,
     output:
         report(
             SEASON_MAP,
@@ -12,7 +32,7 @@ rule season_map:
             category="{tile}",
             subcategory="season maps",
             labels={
-                "figure": "chl and TSM map",
+                "figure": "chl, TSM, Kd and Rrs maps",
                 "year": "{year}",
                 "season": "{season}",
             },
@@ -31,13 +51,17 @@ rule season_map:
 rule climatology_map:
     input:
         composites=season_climatologies,
+        ranges=COLOUR_RANGES,
     output:
         report(
             CLIMATOLOGY_MAP,
             caption="../report/climatology_map.rst",
             category="{tile}",
             subcategory="climatology maps",
-            labels={"figure": "chl and TSM climatology", "season": "{season}"},
+            labels={
+                "figure": "chl, TSM, Kd and Rrs climatology",
+                "season": "{season}",
+            },
         ),
     log:
         "logs/climatology_map/{tile}/{season}.log",
@@ -64,6 +88,8 @@ rule timeseries_plot:
         "logs/timeseries_plot/{tile}/{subtile}.log",
     conda:
         "../envs/seasonal-c2rcc.yaml"
+    params:
+        figures=figures_config(),
     script:
         "../scripts/plot_timeseries.py"
 
@@ -87,16 +113,24 @@ rule campaign_status_map:
     localrule: True
     conda:
         "../envs/seasonal-c2rcc.yaml"
+    params:
+        figures=figures_config(),
     script:
         "../scripts/campaign_status.py"
 
 
 # The status now, on a partial or running campaign: `snakemake campaign_status`. It needs no
 # other job; the fingerprint of the state files is a parameter, so it re-runs exactly when the
-# campaign state changed (force with --forcerun campaign_status).
+# campaign state changed (force with --forcerun campaign_status). A report built before the
+# campaign ends shows it (composite_targets() asks for it then).
 rule campaign_status:
     output:
-        png=paths.STATUS_NOW_PNG,
+        png=report(
+            paths.STATUS_NOW_PNG,
+            caption="../report/campaign_status_now.rst",
+            category="campaign",
+            labels={"figure": "campaign status (partial campaign)"},
+        ),
         csv=paths.STATUS_NOW_CSV,
         json=paths.STATUS_NOW_JSON,
     log:
@@ -106,5 +140,6 @@ rule campaign_status:
         "../envs/seasonal-c2rcc.yaml"
     params:
         fingerprint=status_fingerprint,
+        figures=figures_config(),
     script:
         "../scripts/campaign_status.py"

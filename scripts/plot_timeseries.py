@@ -8,7 +8,12 @@ snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log = script_logger(snakemake, "seasonal_c2rcc.plotting")
 w = snakemake.wildcards
 try:
-    fig = timeseries_figure(read_timeseries(snakemake.input.table), tile=w.tile, subtile=w.subtile)
+    fig = timeseries_figure(
+        read_timeseries(snakemake.input.table),
+        tile=w.tile,
+        subtile=w.subtile,
+        data_source_note=snakemake.params.figures["data_source_note"],
+    )
     save_png(fig, snakemake.output[0])
 except Exception:
     log.exception("time-series plot %s failed", snakemake.output[0])

@@ -34,6 +34,8 @@ CLIMATOLOGY_NC = "results/climatology/{tile}/{season}/{subtile}.nc"
 TIMESERIES_PARQUET = "results/timeseries/{tile}.parquet"
 TIMESERIES_CSV = "results/timeseries/{tile}.csv"
 
+#: The colour range of every mapped variable, shared by all maps of a tile (figure_ranges).
+COLOUR_RANGES = "results/figures/{tile}/colour_ranges.csv"
 SEASON_MAP = "results/figures/{tile}/{year}/{season}_map.png"
 CLIMATOLOGY_MAP = "results/figures/{tile}/climatology/{season}_map.png"
 TIMESERIES_PNG = "results/figures/{tile}/timeseries_{subtile}.png"

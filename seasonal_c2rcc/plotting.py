@@ -1,14 +1,21 @@
 """Figures: season maps, sub-tile time series and the campaign status matrix.
 
-``plot_*`` functions draw on an ``ax`` (created if not given) and return it; ``*_figure``
-functions assemble a whole figure for the Snakemake rules; :func:`save_png` writes atomically.
-Nothing here calls ``plt.show()``. Basemap tiles come from contextily, cached on disk; when they
-cannot be fetched (offline, proxy, provider down) the map is drawn without them and says so.
+``plot_*`` functions draw on an ``ax`` (created if not given) and return it, so tests and users
+can inspect what was drawn; ``*_figure`` functions assemble a whole figure for the Snakemake rules;
+:func:`save_png` writes atomically. Nothing here calls ``plt.show()``. Basemap tiles come from
+contextily, cached on disk; when they cannot be fetched (offline, proxy, provider down) the map is
+drawn without them and says so.
+
+What a reader needs to trust a map is on it: every map of a tile uses the tile's colour ranges
+(:mod:`seasonal_c2rcc.figure_ranges`), logarithmic colour bars carry plain tick labels (0.3, 1, 3),
+pixels without a valid observation are drawn in their own grey with a legend entry, and legends sit
+outside the data. Time series are points with P10-P90 bars per season, never lines between seasons.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,21 +26,30 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .atomic import atomic_path
 from .composite import VARIABLE_META
+from .errors import OutputError
+from .figure_ranges import LOG_VARIABLES, RGB_BANDS, ColourRange
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "BasemapConfig",
     "MapLayer",
+    "NO_DATA_COLOUR",
     "PlotConfig",
     "STATE_COLOURS",
     "add_basemap",
+    "log_ticks",
+    "plain_number",
+    "plot_acquisitions",
     "plot_season_map",
     "plot_status_map",
     "plot_status_matrix",
     "plot_timeseries",
+    "plot_true_colour",
     "read_map_layer",
+    "read_rgb_layer",
     "robust_log_limits",
     "save_png",
     "season_map_figure",
@@ -49,8 +65,18 @@ STATE_COLOURS: dict[str, str] = {
     "failed": "#D55E00",
     "pending": "#F0E442",
 }
-SHORT_NAMES = {"conc_chl": "Chl-a", "conc_tsm": "TSM", "kd489": "Kd(489)"}
-LOG_VARIABLES = frozenset({"conc_chl", "conc_tsm", "kd489"})
+#: Pixels of a sub-tile without a valid observation: a mid grey none of the colour maps contains.
+NO_DATA_COLOUR = "#a6a6a6"
+#: Around the sub-tiles when there is no basemap (not processed).
+OUTSIDE_COLOUR = "#ffffff"
+#: The data-source note (e.g. the demo's synthetic emulator data).
+NOTE_COLOUR = "#D55E00"
+SHORT_NAMES = {
+    "conc_chl": "Chl-a",
+    "conc_tsm": "TSM",
+    "kd489": "Kd(489)",
+    "rrs_rgb": "Rrs true colour",
+}
 
 
 @dataclass(frozen=True)
@@ -74,9 +100,23 @@ class PlotConfig:
     cmaps: Mapping[str, str] = field(
         default_factory=lambda: {"conc_chl": "viridis", "conc_tsm": "YlOrBr", "kd489": "magma_r"}
     )
-    #: Fixed colour limits per variable; a variable not listed gets robust (P2-P98) limits.
+    #: Fixed colour limits per variable (the tile's ranges); a variable not listed gets the
+    #: robust (P2-P98) limits of the map itself.
     limits: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: Fewer valid observations than this make a composite pixel no-data (for the legend text).
+    min_valid_obs: int | None = None
     dpi: int = 120
+
+
+def _units(variable: str) -> str:
+    if variable == "rrs_rgb":
+        return "sr-1"
+    return VARIABLE_META.get(variable, (variable, "", None))[1]
+
+
+def _no_data_label(min_valid_obs: int | None) -> str:
+    fewer = f"fewer than {min_valid_obs}" if min_valid_obs else "too few"
+    return f"no valid observation (land, cloud, or {fewer} valid scenes)"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -86,7 +126,8 @@ class PlotConfig:
 
 @dataclass(frozen=True)
 class MapLayer:
-    """One composite variable on its grid: ``data`` (rows x cols, NaN = no data) and extent."""
+    """One composite variable on its grid: ``data`` (rows x cols, or rows x cols x 3 for a
+    true-colour layer; NaN = no data) and extent."""
 
     subtile: str
     data: np.ndarray
@@ -96,10 +137,7 @@ class MapLayer:
     n_acquisitions: int
 
 
-def read_map_layer(
-    path: str | os.PathLike[str], variable: str, statistic: str = "median"
-) -> MapLayer:
-    """Read ``<variable>_<statistic>`` of a composite with its extent and EPSG code."""
+def _read_layer(path: str | os.PathLike[str], names: Sequence[str]) -> MapLayer:
     import netCDF4
     from pyproj import CRS
 
@@ -107,9 +145,13 @@ def read_map_layer(
         ds.set_auto_mask(False)
         x = np.asarray(ds.variables["x"][:])
         y = np.asarray(ds.variables["y"][:])
-        data = np.asarray(ds.variables[f"{variable}_{statistic}"][:], dtype=np.float32)
+        missing = [n for n in names if n not in ds.variables]
+        if missing:
+            raise OutputError(f"{path}: no variable {', '.join(missing)} to map")
+        bands = [np.asarray(ds.variables[n][:], dtype=np.float32) for n in names]
         epsg = CRS.from_wkt(ds.variables["spatial_ref"].crs_wkt).to_epsg()
         attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+    data = bands[0] if len(bands) == 1 else np.stack(bands, axis=-1)
     res_x = float(x[1] - x[0]) if x.size > 1 else 1.0
     res_y = float(y[0] - y[1]) if y.size > 1 else res_x
     extent = (x[0] - res_x / 2, x[-1] + res_x / 2, y[-1] - res_y / 2, y[0] + res_y / 2)
@@ -121,6 +163,19 @@ def read_map_layer(
         status=str(attrs.get("composite_status", "ok")),
         n_acquisitions=int(attrs.get("n_acquisitions", 0)),
     )
+
+
+def read_map_layer(
+    path: str | os.PathLike[str], variable: str, statistic: str = "median"
+) -> MapLayer:
+    """Read ``<variable>_<statistic>`` of a composite with its extent and EPSG code."""
+    return _read_layer(path, [f"{variable}_{statistic}"])
+
+
+def read_rgb_layer(path: str | os.PathLike[str], statistic: str = "median") -> MapLayer:
+    """Read the true-colour bands (Rrs at 665, 560, 490 nm) of a composite as one rows x cols x 3
+    layer."""
+    return _read_layer(path, [f"{b}_{statistic}" for b in RGB_BANDS])
 
 
 def robust_log_limits(
@@ -138,6 +193,66 @@ def robust_log_limits(
     if not hi > lo:  # a constant field: give the colour bar a span
         lo, hi = lo / 1.5, hi * 1.5
     return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------------------------
+# Plain tick labels on logarithmic colour bars
+# ----------------------------------------------------------------------------------------------
+
+
+def plain_number(value: float) -> str:
+    """``0.3``, ``10``, ``0.005``: at most 3 significant digits, never exponent notation."""
+    if value == 0:
+        return "0"
+    return np.format_float_positional(float(f"{value:.3g}"), trim="-")
+
+
+def log_ticks(vmin: float, vmax: float, max_ticks: int = 8) -> list[float]:
+    """Readable ticks for a logarithmic axis from ``vmin`` to ``vmax``: 1-3-10 steps (0.3, 1, 3,
+    10), decades only on a wide range, finer mantissas (1-2-5, 1-2-3-5-7, 1-9) on a narrow one,
+    never two ticks closer than 1/8 of the axis, and evenly spaced round values on a range too
+    narrow for any of these."""
+    if not (vmin > 0 and vmax > vmin):
+        raise ValueError(f"log_ticks needs 0 < vmin < vmax, got {vmin}, {vmax}")
+    lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
+    eps = 1e-9
+    min_gap = (math.log10(vmax) - math.log10(vmin)) / 8
+
+    def ticks(subs: Sequence[int]) -> list[float]:
+        vals = (float(f"{m}e{e}") for e in range(lo, hi + 1) for m in subs)
+        kept: list[float] = []
+        for v in vals:
+            if not vmin * (1 - eps) <= v <= vmax * (1 + eps):
+                continue
+            if kept and math.log10(v / kept[-1]) < min_gap:
+                continue
+            kept.append(v)
+        return kept
+
+    one_three = ticks((1, 3))
+    if len(one_three) > max_ticks:
+        decades = ticks((1,))
+        step = math.ceil(len(decades) / max_ticks)
+        return decades[::step]
+    for subs in ((1, 3), (1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10))):
+        t = ticks(subs)
+        if len(t) >= 3:
+            return t
+    from matplotlib.ticker import MaxNLocator
+
+    vals = MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+    return [float(f"{v:.6g}") for v in vals if vmin * (1 - eps) <= v <= vmax * (1 + eps)]
+
+
+def _log_colorbar_ticks(cb: Any, vmin: float, vmax: float) -> None:
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    ticks = log_ticks(vmin, vmax)
+    axis = cb.ax.yaxis if cb.orientation == "vertical" else cb.ax.xaxis
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FixedFormatter([plain_number(t) for t in ticks]))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,26 +304,31 @@ def add_basemap(ax: Any, epsg: int, config: BasemapConfig = BasemapConfig()) -> 
 # ----------------------------------------------------------------------------------------------
 
 
-def plot_season_map(
+def _extent(
+    layers: Sequence[MapLayer], outlines: Mapping[str, Any] | None
+) -> tuple[float, float, float, float] | None:
+    boxes = [lay.extent for lay in layers]
+    for poly in (outlines or {}).values():
+        x0, y0, x1, y1 = poly.bounds
+        boxes.append((x0, x1, y0, y1))
+    if not boxes:
+        return None
+    return (
+        min(b[0] for b in boxes),
+        max(b[1] for b in boxes),
+        min(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _map_frame(
+    ax: Any,
     layers: Sequence[MapLayer],
-    variable: str,
-    *,
-    ax: Any = None,
-    outlines: Mapping[str, Any] | None = None,
-    basemap: BasemapConfig | None = BasemapConfig(),  # noqa: B008
-    config: PlotConfig = PlotConfig(),  # noqa: B008
-    colorbar: bool = True,
-) -> Any:
-    """Map of one variable over all sub-tiles of a tile, log colour scale, on a basemap.
-
-    ``outlines`` maps sub-tile id -> shapely polygon in the layers' CRS; they are always drawn
-    (labelled with the id), so a sub-tile without data is visible as an empty outline.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm, Normalize
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
+    outlines: Mapping[str, Any] | None,
+    basemap: BasemapConfig | None,
+) -> tuple[str | None, int | None]:
+    """Extent, aspect, basemap (or the plain outside colour) and axis labels of a map panel.
+    Returns the basemap note (None when tiles were drawn) and the EPSG code."""
     epsg = next((lay.epsg for lay in layers if lay.epsg), None)
     bounds = _extent(layers, outlines)
     if bounds is not None:
@@ -219,28 +339,18 @@ def plot_season_map(
     ax.set_aspect("equal")
     note = add_basemap(ax, epsg, basemap) if (basemap is not None and epsg) else "basemap disabled"
     if note is not None:
-        ax.set_facecolor("#e8eef2")
-    limits = config.limits.get(variable) or robust_log_limits([lay.data for lay in layers])
-    log_scale = variable in LOG_VARIABLES
-    if limits is None:
-        norm: Any = LogNorm(0.1, 10) if log_scale else Normalize(0, 1)
-    else:
-        norm = LogNorm(*limits) if log_scale else Normalize(*limits)
-    cmap = plt.get_cmap(config.cmaps.get(variable, "viridis")).with_extremes(bad=(0, 0, 0, 0))
-    im = None
-    for lay in layers:
-        masked = np.ma.masked_invalid(
-            np.where(lay.data > 0, lay.data, np.nan) if log_scale else lay.data
-        )
-        im = ax.imshow(
-            masked,
-            extent=lay.extent,
-            origin="upper",
-            cmap=cmap,
-            norm=norm,
-            interpolation="nearest",
-            zorder=2,
-        )
+        ax.set_facecolor(OUTSIDE_COLOUR)
+    if bounds is not None:  # contextily may widen the limits to whole tiles
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_xlabel(f"easting [m], EPSG:{epsg}" if epsg else "easting [m]", fontsize=8)
+    ax.set_ylabel("northing [m]", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(style="plain", useOffset=False)
+    return note, epsg
+
+
+def _draw_outlines(ax: Any, outlines: Mapping[str, Any] | None) -> None:
     for sid, poly in (outlines or {}).items():
         xs, ys = poly.exterior.xy
         ax.plot(xs, ys, color="black", lw=0.8, zorder=3)
@@ -255,26 +365,9 @@ def plot_season_map(
                 zorder=4,
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.6, "lw": 0},
             )
-    if bounds is not None:
-        ax.set_xlim(x0 - pad, x1 + pad)
-        ax.set_ylim(y0 - pad, y1 + pad)
-    long_name, units, _ = VARIABLE_META.get(variable, (variable, "", None))
-    if colorbar:
-        if im is None:
-            import matplotlib.cm as cm
 
-            im = cm.ScalarMappable(norm=norm, cmap=cmap)
-        cb = ax.figure.colorbar(im, ax=ax, shrink=0.9, extend="both")
-        cb.set_label(f"{SHORT_NAMES.get(variable, variable)} median [{units}]")
-    n_data = sum(bool(np.isfinite(lay.data).any()) for lay in layers)
-    ax.set_title(
-        f"{SHORT_NAMES.get(variable, variable)} ({n_data}/{len(outlines or layers)} sub-tiles with data)",
-        fontsize=10,
-    )
-    ax.set_xlabel(f"easting [m], EPSG:{epsg}" if epsg else "easting [m]", fontsize=8)
-    ax.set_ylabel("northing [m]", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.ticklabel_format(style="plain", useOffset=False)
+
+def _map_notes(ax: Any, note: str | None, n_data: int) -> None:
     if note is not None:
         ax.text(
             0.01,
@@ -299,23 +392,190 @@ def plot_season_map(
             color="#444444",
             zorder=5,
         )
+
+
+def map_legend_handles(*, basemap_drawn: bool, min_valid_obs: int | None = None) -> list[Any]:
+    """Legend entries of a map: no-data grey, sub-tile outline, and (without a basemap) the
+    outside area."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(
+            facecolor=NO_DATA_COLOUR, edgecolor="0.3", lw=0.5, label=_no_data_label(min_valid_obs)
+        ),
+        Line2D([], [], color="black", lw=0.8, label="sub-tile outline (label: sub-tile id)"),
+    ]
+    if not basemap_drawn:
+        handles.append(
+            Patch(
+                facecolor=OUTSIDE_COLOUR,
+                edgecolor="0.3",
+                lw=0.5,
+                label="outside the sub-tiles: not processed",
+            )
+        )
+    return handles
+
+
+def _legend_below(ax: Any, handles: Sequence[Any]) -> None:
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        fontsize=7,
+        ncols=1,
+        frameon=False,
+    )
+
+
+def plot_season_map(
+    layers: Sequence[MapLayer],
+    variable: str,
+    *,
+    ax: Any = None,
+    outlines: Mapping[str, Any] | None = None,
+    basemap: BasemapConfig | None = BasemapConfig(),  # noqa: B008
+    config: PlotConfig = PlotConfig(),  # noqa: B008
+    colorbar: bool = True,
+    legend: bool = True,
+) -> Any:
+    """Map of one variable over all sub-tiles of a tile, on a basemap.
+
+    Logarithmic colour scale with plain tick labels for chl, TSM and Kd; limits from
+    ``config.limits`` (the tile's ranges) or else P2-P98 of this map. Pixels without a valid
+    observation are drawn in :data:`NO_DATA_COLOUR`; ``legend`` puts the legend below the axes.
+    ``outlines`` maps sub-tile id -> shapely polygon in the layers' CRS; they are always drawn
+    (labelled with the id), so a sub-tile without data is visible as an empty outline.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, Normalize
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6.5), layout="constrained")
+    note, _ = _map_frame(ax, layers, outlines, basemap)
+    log_scale = variable in LOG_VARIABLES
+    limits = config.limits.get(variable) or (
+        robust_log_limits([lay.data for lay in layers]) if log_scale else None
+    )
+    if limits is None:
+        finite = [lay.data[np.isfinite(lay.data)] for lay in layers]
+        vals = np.concatenate(finite) if finite else np.array([])
+        limits = (
+            (float(np.percentile(vals, 2)), float(np.percentile(vals, 98)))
+            if vals.size and not log_scale
+            else ((0.1, 10.0) if log_scale else (0.0, 1.0))
+        )
+        if not limits[1] > limits[0]:
+            limits = (limits[0] - 1e-6, limits[1] + 1e-6)
+    norm: Any = LogNorm(*limits) if log_scale else Normalize(*limits)
+    cmap = plt.get_cmap(config.cmaps.get(variable, "viridis")).with_extremes(bad=NO_DATA_COLOUR)
+    im = None
+    for lay in layers:
+        masked = np.ma.masked_invalid(
+            np.where(lay.data > 0, lay.data, np.nan) if log_scale else lay.data
+        )
+        im = ax.imshow(
+            masked,
+            extent=lay.extent,
+            origin="upper",
+            cmap=cmap,
+            norm=norm,
+            interpolation="nearest",
+            zorder=2,
+        )
+    _draw_outlines(ax, outlines)
+    short, units = SHORT_NAMES.get(variable, variable), _units(variable)
+    if colorbar:
+        if im is None:
+            import matplotlib.cm as cm
+
+            im = cm.ScalarMappable(norm=norm, cmap=cmap)
+        cb = ax.figure.colorbar(im, ax=ax, shrink=0.9, extend="both")
+        cb.set_label(f"{short} median [{units}]")
+        if log_scale:
+            _log_colorbar_ticks(cb, *limits)
+    n_data = sum(bool(np.isfinite(lay.data).any()) for lay in layers)
+    ax.set_title(
+        f"{short} median ({n_data}/{len(outlines or layers)} sub-tiles with data)\n"
+        f"colour range {plain_number(limits[0])}-{plain_number(limits[1])} {units}",
+        fontsize=9,
+    )
+    _map_notes(ax, note, n_data)
+    if legend:
+        _legend_below(
+            ax,
+            map_legend_handles(basemap_drawn=note is None, min_valid_obs=config.min_valid_obs),
+        )
     return ax
 
 
-def _extent(
-    layers: Sequence[MapLayer], outlines: Mapping[str, Any] | None
-) -> tuple[float, float, float, float] | None:
-    boxes = [lay.extent for lay in layers]
-    for poly in (outlines or {}).values():
-        x0, y0, x1, y1 = poly.bounds
-        boxes.append((x0, x1, y0, y1))
-    if not boxes:
-        return None
+def plot_true_colour(
+    layers: Sequence[MapLayer],
+    *,
+    ax: Any = None,
+    limits: tuple[float, float] | None = None,
+    outlines: Mapping[str, Any] | None = None,
+    basemap: BasemapConfig | None = BasemapConfig(),  # noqa: B008
+    config: PlotConfig = PlotConfig(),  # noqa: B008
+    legend: bool = True,
+) -> Any:
+    """True-colour map from Rrs at 665, 560 and 490 nm (layers of :func:`read_rgb_layer`).
+
+    The three bands share one linear stretch, ``limits`` (the tile's ``rrs_rgb`` range, in sr-1),
+    so the colour balance is the water's own; a square-root gamma brightens dark water. A pixel
+    where any band has no valid observation is drawn in :data:`NO_DATA_COLOUR`.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6.5), layout="constrained")
+    note, _ = _map_frame(ax, layers, outlines, basemap)
+    if limits is None:
+        limits = config.limits.get("rrs_rgb")
+    if limits is None:
+        vals = [lay.data[np.isfinite(lay.data)] for lay in layers]
+        flat = np.concatenate(vals) if vals else np.array([])
+        limits = (
+            (float(np.percentile(flat, 2)), float(np.percentile(flat, 98)))
+            if flat.size
+            else (0.0, 0.02)
+        )
+    lo, hi = limits
+    grey = np.array(to_rgb(NO_DATA_COLOUR), np.float32)
+    for lay in layers:
+        scaled = np.clip((lay.data - lo) / max(hi - lo, 1e-12), 0.0, 1.0) ** 0.5
+        bad = ~np.isfinite(lay.data).all(axis=-1)
+        rgb = np.where(bad[..., None], grey, np.nan_to_num(scaled))
+        ax.imshow(rgb, extent=lay.extent, origin="upper", interpolation="nearest", zorder=2)
+    _draw_outlines(ax, outlines)
+    n_data = sum(bool(np.isfinite(lay.data).all(axis=-1).any()) for lay in layers)
+    ax.set_title(
+        f"Rrs true colour: R 665, G 560, B 490 nm ({n_data}/{len(outlines or layers)} sub-tiles "
+        f"with data)\nlinear stretch {plain_number(lo)}-{plain_number(hi)} sr-1, gamma 0.5",
+        fontsize=9,
+    )
+    _map_notes(ax, note, n_data)
+    if legend:
+        _legend_below(
+            ax,
+            map_legend_handles(basemap_drawn=note is None, min_valid_obs=config.min_valid_obs),
+        )
+    return ax
+
+
+def _ranges_text(tile: str | None, ranges: Mapping[str, ColourRange]) -> str:
+    parts = [
+        f"{SHORT_NAMES.get(v, v)} {plain_number(r.low)}-{plain_number(r.high)} {r.units}"
+        for v, r in ranges.items()
+    ]
+    sources = sorted({r.source.split(" of ")[0] for r in ranges.values()})
+    where = f" of tile {tile}" if tile else ""
     return (
-        min(b[0] for b in boxes),
-        max(b[1] for b in boxes),
-        min(b[2] for b in boxes),
-        max(b[3] for b in boxes),
+        f"Colour ranges, the same on every map{where} (all years and seasons): "
+        + "; ".join(parts)
+        + f" ({', '.join(sources)})"
     )
 
 
@@ -324,36 +584,84 @@ def season_map_figure(
     *,
     title: str,
     outlines: Mapping[str, Any] | None = None,
-    variables: Sequence[str] = ("conc_chl", "conc_tsm"),
+    variables: Sequence[str] = ("conc_chl", "conc_tsm", "kd489"),
+    true_colour: bool = True,
+    ranges: Mapping[str, ColourRange] | None = None,
+    tile: str | None = None,
+    data_source_note: str | None = None,
     basemap: BasemapConfig | None = BasemapConfig(),  # noqa: B008
     config: PlotConfig = PlotConfig(),  # noqa: B008
 ) -> Any:
-    """Side-by-side median maps of ``variables`` over all sub-tiles of one tile, year and season."""
+    """Median maps of ``variables`` (and an Rrs true-colour panel) over all sub-tiles of one
+    tile, year and season, two panels a row.
+
+    ``ranges`` (the tile's colour ranges, :func:`seasonal_c2rcc.figure_ranges.read_ranges`) fix
+    every panel's colour scale and are written under the maps; ``data_source_note`` (e.g.
+    "synthetic data from the WEkEO emulator") goes in the title.
+    """
     import matplotlib.pyplot as plt
 
+    if ranges:
+        config = PlotConfig(
+            cmaps=config.cmaps,
+            limits={**{v: (r.low, r.high) for v, r in ranges.items()}, **config.limits},
+            min_valid_obs=config.min_valid_obs,
+            dpi=config.dpi,
+        )
     layers = {var: [read_map_layer(p, var) for p in composites] for var in variables}
-    n_acq = [lay.n_acquisitions for lay in layers[variables[0]]]
-    bounds = _extent(layers[variables[0]], outlines)
+    rgb = [read_rgb_layer(p) for p in composites] if true_colour else []
+    first = layers[variables[0]] if variables else rgb
+    n_acq = [lay.n_acquisitions for lay in first]
+    bounds = _extent(first, outlines)
     aspect = 1.0 if bounds is None else (bounds[3] - bounds[2]) / max(bounds[1] - bounds[0], 1e-9)
+    n_panels = len(variables) + (1 if true_colour else 0)
+    n_cols = min(2, n_panels)
+    n_rows = math.ceil(n_panels / n_cols)
     # size the panels to the region's shape so a wide strip of sub-tiles is not lost in white
-    height = max(3.8, min(9.0, 5.0 * aspect + 1.8))
+    panel_h = max(3.0, min(7.0, 4.6 * aspect + 1.4))
     fig, axes = plt.subplots(
-        1,
-        len(variables),
-        figsize=(6.4 * len(variables), height),
+        n_rows,
+        n_cols,
+        figsize=(6.4 * n_cols, panel_h * n_rows + 1.6),
         squeeze=False,
         layout="constrained",
     )
-    for ax, var in zip(axes[0], variables, strict=True):
-        plot_season_map(layers[var], var, ax=ax, outlines=outlines, basemap=basemap, config=config)
+    flat = list(axes.ravel())
+    notes = []
+    for ax, var in zip(flat, variables, strict=False):
+        plot_season_map(
+            layers[var], var, ax=ax, outlines=outlines, basemap=basemap, config=config, legend=False
+        )
+        notes.append(any("outlines only" in t.get_text() for t in ax.texts))
+    if true_colour:
+        ax = flat[len(variables)]
+        plot_true_colour(
+            rgb, ax=ax, outlines=outlines, basemap=basemap, config=config, legend=False
+        )
+        notes.append(any("outlines only" in t.get_text() for t in ax.texts))
+    for ax in flat[n_panels:]:
+        ax.set_axis_off()
     scenes = (
         f"{min(n_acq)}-{max(n_acq)}"
         if n_acq and min(n_acq) != max(n_acq)
         else (str(n_acq[0]) if n_acq else "0")
     )
-    fig.suptitle(
-        f"{title}\nseasonal median of valid C2RCC observations; {scenes} acquisitions per sub-tile",
-        fontsize=11,
+    heading = (
+        f"{title}: seasonal median of valid C2RCC observations; {scenes} acquisitions per sub-tile"
+    )
+    fig.suptitle(heading + (f"\n{data_source_note}" if data_source_note else ""), fontsize=11)
+    handles = map_legend_handles(basemap_drawn=not all(notes), min_valid_obs=config.min_valid_obs)
+    footer = [_ranges_text(tile, ranges)] if ranges else []
+    if data_source_note:
+        footer.append(f"Data: {data_source_note}")
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=len(handles),
+        fontsize=8,
+        frameon=False,
+        title="\n".join(footer) or None,
+        title_fontsize=8,
     )
     return fig
 
@@ -371,58 +679,73 @@ def _mid_dates(df: pd.DataFrame) -> pd.Series:
     return mid.fillna(fallback)
 
 
+def _season_colours(seasons: Sequence[str]) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab10")
+    return {s: colours(i % 10) for i, s in enumerate(dict.fromkeys(seasons))}
+
+
 def plot_timeseries(
-    df: pd.DataFrame, variable: str, *, ax: Any = None, config: PlotConfig = PlotConfig()
-) -> Any:  # noqa: B008
-    """Spatial median of ``variable`` per season (markers coloured by season) with a P10-P90 band.
+    df: pd.DataFrame,
+    variable: str,
+    *,
+    ax: Any = None,
+    config: PlotConfig = PlotConfig(),  # noqa: B008
+    legend: bool = True,
+) -> Any:
+    """Spatial median of ``variable`` per season as a point (coloured by season) with the
+    sub-tile's P10-P90 as an error bar; a season without valid data is a hatched span over its
+    window. Nothing joins two seasons: there is no observation between them.
 
     ``df`` is the time-series table of one sub-tile (:mod:`seasonal_c2rcc.timeseries`).
+    ``legend`` puts the legend to the right of the axes.
     """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3))
+        _, ax = plt.subplots(figsize=(9, 3), layout="constrained")
     d = df[df["variable"] == variable].copy()
     d["t"] = _mid_dates(d)
     d = d.sort_values("t")
-    ok = d[np.isfinite(d["median"])]
-    if len(ok):
-        if len(ok) > 1:
-            ax.fill_between(
-                ok["t"],
-                ok["p10"],
-                ok["p90"],
-                color="0.85",
-                label="P10-P90 over the sub-tile",
-                zorder=1,
-            )
+    ok = d[np.isfinite(d["median"].astype(float))]
+    colours = _season_colours(list(d["season"]))
+    for season, colour in colours.items():
+        sel = ok[ok["season"] == season]
+        if not len(sel):
+            continue
         ax.errorbar(
-            ok["t"],
-            ok["median"],
-            yerr=[ok["median"] - ok["p10"], ok["p90"] - ok["median"]],
-            fmt="none",
-            ecolor="0.45",
-            elinewidth=1,
+            sel["t"],
+            sel["median"],
+            yerr=[sel["median"] - sel["p10"], sel["p90"] - sel["median"]],
+            fmt="o",
+            linestyle="none",
+            color=colour,
+            markeredgecolor="black",
+            markeredgewidth=0.4,
+            markersize=5,
+            ecolor=colour,
+            elinewidth=1.2,
             capsize=3,
-            zorder=2,
-            label=None if len(ok) > 1 else "P10-P90 over the sub-tile",
+            zorder=3,
+            label=season,
         )
-        ax.plot(ok["t"], ok["median"], color="0.3", lw=1, zorder=2)
-        colours = plt.get_cmap("tab10")
-        for i, s in enumerate(dict.fromkeys(d["season"])):  # colour fixed per season name
-            sel = ok[ok["season"] == s]
-            if len(sel):
-                ax.scatter(
-                    sel["t"],
-                    sel["median"],
-                    color=colours(i % 10),
-                    s=28,
-                    zorder=3,
-                    label=s,
-                    edgecolor="black",
-                    lw=0.4,
-                )
-    else:
+    missing = d[~np.isfinite(d["median"].astype(float))]
+    for i, (_, row) in enumerate(missing.iterrows()):
+        start, end = pd.to_datetime(row["season_start"]), pd.to_datetime(row["season_end"])
+        if pd.isna(start) or pd.isna(end):
+            start = end = row["t"]
+        ax.axvspan(
+            start,
+            end,
+            facecolor="0.93",
+            edgecolor="0.6",
+            hatch="///",
+            lw=0,
+            zorder=0,
+            label="season without valid data" if i == 0 else None,
+        )
+    if not len(ok):
         ax.text(
             0.5,
             0.5,
@@ -432,28 +755,74 @@ def plot_timeseries(
             va="center",
             color="0.4",
         )
-    missing = d[~np.isfinite(d["median"])]
-    if len(missing) and len(ok):
-        ymin = (
-            float(np.nanmin(ok["p10"]))
-            if variable in LOG_VARIABLES
-            else float(np.nanmin(ok["p10"]))
-        )
-        ax.scatter(
-            missing["t"],
-            np.full(len(missing), ymin),
-            marker="x",
-            color="#D55E00",
-            s=20,
-            zorder=3,
-            label="no data",
-        )
     if variable in LOG_VARIABLES and len(ok) and (ok["p10"] > 0).all():
         ax.set_yscale("log")
-    units = VARIABLE_META.get(variable, (variable, "", None))[1]
+        lo, hi = float(ok["p10"].min()), float(ok["p90"].max())
+        if hi > lo:
+            from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+            pad = (hi / lo) ** 0.08
+            ax.set_ylim(lo / pad, hi * pad)
+            ticks = log_ticks(lo / pad, hi * pad)
+            ax.yaxis.set_major_locator(FixedLocator(ticks))
+            ax.yaxis.set_major_formatter(FixedFormatter([plain_number(t) for t in ticks]))
+            ax.yaxis.set_minor_locator(NullLocator())
+    units = _units(variable)
     ax.set_ylabel(f"{SHORT_NAMES.get(variable, variable)} [{units}]")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncols=6, loc="upper left", framealpha=0.7)
+    if legend:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax
+
+
+def plot_acquisitions(df: pd.DataFrame, *, ax: Any = None, legend: bool = True) -> Any:
+    """Acquisitions used per season (bars, integer axis) and the share of valid pixels (points on
+    a second axis, 0-100 %) of one sub-tile; returns the acquisitions axis (the percentage axis
+    is ``ax.valid_pixels_axis``)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 2.5), layout="constrained")
+    d = df.drop_duplicates(["year", "season"]).copy()
+    d["t"] = _mid_dates(d)
+    d = d.sort_values("t")
+    ax.bar(
+        d["t"],
+        d["n_acquisitions"].astype(int),
+        width=pd.Timedelta(days=40),
+        color="#0072B2",
+        alpha=0.8,
+        label="acquisitions used",
+    )
+    ax.set_ylabel("acquisitions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=2))
+    top = int(d["n_acquisitions"].max()) if len(d) else 1
+    ax.set_ylim(0, max(1, top) * 1.15)
+    ax2 = ax.twinx()
+    ax2.plot(
+        d["t"],
+        100 * d["valid_fraction"].astype(float),
+        linestyle="none",
+        marker="D",
+        color="#D55E00",
+        ms=4,
+        label="valid pixels [%]",
+    )
+    ax2.set_ylabel("valid pixels [%]")
+    ax2.set_ylim(0, 105)
+    ax.valid_pixels_axis = ax2
+    if legend:
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(
+            h1 + h2,
+            l1 + l2,
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.08, 1.0),
+            frameon=False,
+        )
     return ax
 
 
@@ -463,45 +832,39 @@ def timeseries_figure(
     tile: str,
     subtile: str,
     variables: Sequence[str] = ("conc_chl", "conc_tsm", "kd489"),
+    data_source_note: str | None = None,
 ) -> Any:
-    """Per-sub-tile figure: one panel per variable plus acquisitions and valid fraction per season."""
+    """Per-sub-tile figure: one panel per variable plus acquisitions and valid fraction per
+    season, one legend to the right of the panels."""
     import matplotlib.pyplot as plt
 
     d = df[(df["tile"] == tile) & (df["subtile"].astype(str) == str(subtile))]
     fig, axes = plt.subplots(
         len(variables) + 1,
         1,
-        figsize=(9, 2.3 * (len(variables) + 1)),
+        figsize=(10, 2.3 * (len(variables) + 1) + 0.4),
         sharex=True,
         layout="constrained",
     )
     for ax, var in zip(axes[:-1], variables, strict=True):
-        plot_timeseries(d, var, ax=ax)
-    ax = axes[-1]
-    first = d[d["variable"] == variables[0]].copy()
-    first["t"] = _mid_dates(first)
-    first = first.sort_values("t")
-    width = pd.Timedelta(days=40)
-    ax.bar(
-        first["t"], first["n_acquisitions"], width=width, color="#0072B2", label="acquisitions used"
+        plot_timeseries(d, var, ax=ax, legend=False)
+    counts = plot_acquisitions(d[d["variable"] == variables[0]], ax=axes[-1], legend=False)
+    handles: dict[str, Any] = {}
+    for ax in [*axes, counts.valid_pixels_axis]:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(
+        list(handles.values()),
+        list(handles.keys()),
+        loc="outside right upper",
+        fontsize=8,
+        frameon=False,
+        title="season median,\nbars: P10-P90\nover the sub-tile",
+        title_fontsize=8,
     )
-    ax.set_ylabel("acquisitions")
-    ax2 = ax.twinx()
-    ax2.plot(
-        first["t"],
-        100 * first["valid_fraction"],
-        "o-",
-        color="#D55E00",
-        ms=3,
-        lw=1,
-        label="valid pixels",
-    )
-    ax2.set_ylabel("valid pixels [%]")
-    ax2.set_ylim(0, 105)
-    ax.legend(loc="upper left", fontsize=7)
-    ax2.legend(loc="upper right", fontsize=7)
     fig.suptitle(
-        f"{tile} sub-tile {subtile}: seasonal spatial median (line, markers) and P10-P90 (band)",
+        f"{tile} sub-tile {subtile}: spatial median per season with its P10-P90 range"
+        + (f"\n{data_source_note}" if data_source_note else ""),
         fontsize=11,
     )
     return fig
@@ -624,8 +987,10 @@ def status_figure(
     *,
     title: str = "Campaign status",
     geometries: Mapping[tuple[str, str], Any] | None = None,
+    data_source_note: str | None = None,
 ) -> Any:
-    """The campaign status matrix (and, given lon/lat sub-tile polygons, a map) as one figure."""
+    """The campaign status matrix (and, given lon/lat sub-tile polygons, a map) as one figure;
+    ``data_source_note`` goes in the title."""
     import matplotlib.pyplot as plt
 
     n_rows = max(1, df[["tile", "subtile"]].drop_duplicates().shape[0])
@@ -642,22 +1007,25 @@ def status_figure(
         fig, ax = plt.subplots(figsize=(w, h), layout="constrained")
     plot_status_matrix(df, ax=ax)
     done = (df["state"].isin(["done", "no-data"])).mean() * 100 if len(df) else 0.0
-    fig.suptitle(f"{title}: {len(df)} sub-tile seasons, {done:.0f} % finished", fontsize=11)
+    fig.suptitle(
+        f"{title}: {len(df)} sub-tile seasons, {done:.0f} % finished"
+        + (f"\n{data_source_note}" if data_source_note else ""),
+        fontsize=11,
+    )
     return fig
 
 
 def save_png(fig: Any, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (``.part`` + rename) and close it."""
+    """Save ``fig`` as PNG atomically, check that a PNG was written, and close the figure."""
     import matplotlib.pyplot as plt
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
     try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+            with open(tmp, "rb") as f:
+                if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                    raise OutputError(f"{out}: the figure did not save as a PNG")
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return out
