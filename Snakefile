@@ -39,7 +39,11 @@ rule all:
 
 onstart:
     # Once, in the main process, after the DAG is built and before the first job; never on -n.
-    preflight.access_or_exit(CAMPAIGN)
+    # Credentials and one login, only if a job that talks to WEkEO is about to run.
+    if not workflow.touch and preflight.needs_wekeo(
+        job.rule.name for job in workflow.dag.needrun_jobs()
+    ):
+        preflight.access_or_exit(CAMPAIGN)
 
 
 onerror:

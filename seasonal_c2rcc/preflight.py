@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -33,6 +33,9 @@ from .errors import ConfigError, SeasonalC2rccError
 from .graph import PLACEHOLDER_RE
 
 PREFIX = "seasonal-c2rcc: "
+#: Rules that talk to WEkEO: the login is checked only when one of them is about to run (so
+#: `snakemake bill`, figures or composites from frozen results need no credentials).
+WEKEO_RULES = frozenset({"catalogue", "remote_job", "download_product"})
 
 
 def problem_lines(exc: BaseException) -> list[str]:
@@ -191,6 +194,11 @@ def check_access(campaign: Campaign, env: Mapping[str, str] | None = None) -> No
 
 
 # --- entry points (Snakefile, CLI) ------------------------------------------------------------------
+
+
+def needs_wekeo(rule_names: Iterable[str]) -> bool:
+    """True if any of the rules about to run talks to WEkEO (see :data:`WEKEO_RULES`)."""
+    return not WEKEO_RULES.isdisjoint(rule_names)
 
 
 def campaign_or_exit(config: MutableMapping[str, Any], base_dir: str | Path = ".") -> Campaign:

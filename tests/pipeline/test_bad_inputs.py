@@ -3,7 +3,7 @@
 One table of bad inputs (config keys, grid files, graphs, credentials, endpoints). Every case runs
 through ``seasonal-c2rcc preflight``, which calls the very entry points the Snakefile calls
 (``preflight.campaign_or_exit`` at parse time, ``preflight.access_or_exit`` in ``onstart``), in
-process against one shared emulator; a handful also run through a real ``snakemake``. Each asserts
+process against one shared emulator; a few also run through a real ``snakemake``. Each asserts
 a non-zero exit, exactly one ``seasonal-c2rcc:`` line naming the item, no traceback, and nothing
 spent in the emulator's accounting (no search, order, job or download; no token request unless the
 case is about the login, and then exactly one).
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from seasonal_c2rcc import cli, failfast
+from seasonal_c2rcc import cli, failfast, paths
 from seasonal_c2rcc.emulator import EmulatorServer, FaultConfig
 from seasonal_c2rcc.errors import CatalogueError, TransientBackendError
 
@@ -387,7 +387,8 @@ def test_failfast_marks_a_permanent_failure_and_skips_the_retry(
 
 # --- real snakemake runs ----------------------------------------------------------------------------
 
-E2E = ["cloud_cover_max", "grid_duplicate_tile_key", "no_credentials", "wrong_password"]
+#: Through a real snakemake too: a parse-time failure and the onstart ones.
+E2E = ["cloud_cover_max", "no_credentials", "wrong_password"]
 
 
 def snakemake(emu: EmulatorServer, wd: Path, case: Case | None, *args: str) -> tuple[int, str]:
@@ -420,7 +421,8 @@ def test_snakemake_fails_in_one_line_before_spending(
     assert_one_line(output, case.expect)
     assert {k: after[k] - before[k] for k in SPENT} == dict.fromkeys(SPENT, 0)
     assert after["tokens"] - before["tokens"] == case.tokens
-    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))
+    results = tmp_path / paths.RESULTS
+    assert not results.exists() or not any(results.rglob("*.json"))
 
 
 @pytest.mark.slow
@@ -429,6 +431,16 @@ def test_dry_run_needs_no_credentials_and_no_network(emu: EmulatorServer, tmp_pa
     rc, output = snakemake(emu, tmp_path, BY_ID["no_credentials"], "-n")
     assert rc == 0, output
     assert "seasonal-c2rcc:" not in output and "Traceback" not in output
+    assert counters(emu) == before
+
+
+@pytest.mark.slow
+def test_bill_needs_no_credentials(emu: EmulatorServer, tmp_path: Path) -> None:
+    """Only jobs that talk to WEkEO need the login: the bill is local."""
+    before = counters(emu)
+    rc, output = snakemake(emu, tmp_path, BY_ID["no_credentials"], "bill")
+    assert rc == 0, output
+    assert (tmp_path / paths.BILL).is_file()
     assert counters(emu) == before
 
 
