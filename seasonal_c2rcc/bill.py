@@ -48,7 +48,7 @@ JOB_DURATION_S = 480.0
 
 #: Native C2RCC-MSI cost, pixels per CPU-second (float64, as needed for SNAP parity), per net set:
 #: the "px per CPU-s" column of docs/c2rcc.md "Performance" (benchmarks/bench_c2rcc.py on the 2-core
-#: development machine): C2RCC-Nets 126-139 k over four runs (the ~270 k px/s wall-clock rate on
+#: development machine): C2RCC-Nets 126-139 k over five runs (the ~270 k px/s wall-clock rate on
 #: 2 quiet cores), C2X-Nets 103-110 k, C2X-COMPLEX-Nets 107-117 k.
 NATIVE_PX_PER_CPU_S = {
     "C2RCC-Nets": 130_000.0,
@@ -58,7 +58,8 @@ NATIVE_PX_PER_CPU_S = {
 #: SNAP's c2rcc.msi default net set (used when the graph names none).
 DEFAULT_NET_SET = "C2RCC-Nets"
 #: Reading a whole L1C product (all 13 JP2 bands decoded): about 50 s on 2 threads, measured for
-#: the SAFE reader (2.2 s per 5490 x 5490 band; docs/local-processing.md), i.e. up to 100 CPU-s.
+#: the SAFE reader on the 2-core development machine (2.2 s per 5490 x 5490 band; documented in
+#: docs/quota-and-packing.md, "The bill"), i.e. up to 100 CPU-s.
 #: A windowed read decodes only the JP2 tiles it touches: assumed proportional to its area.
 READ_WHOLE_PRODUCT_CPU_S = 100.0
 #: Area of one Sentinel-2 tile (109.8 km square).
