@@ -1,13 +1,29 @@
 # Configuration, wildcard constraints and input functions shared by all rules.
 from snakemake.exceptions import WorkflowError
 
+from pathlib import Path
+
 from seasonal_c2rcc import paths, preflight
 from seasonal_c2rcc import workflow as wf
+from seasonal_c2rcc.backends.local import (
+    check_local_config,
+    local_job_mem_mb,
+    local_job_threads,
+)
+from seasonal_c2rcc.errors import SeasonalC2rccError
 
 # Everything checkable without network or credentials, also on dry runs: one line per problem and
 # exit 1 (config/schema.yaml defaults are filled into `config`). The credentials and the one token
 # request come in the Snakefile's onstart, before the first job.
 CAMPAIGN = preflight.campaign_or_exit(config)
+
+# Local backends: packing, the graph's c2rcc.msi parameters and the nets (native) or gpt itself,
+# before any product is downloaded.
+if config["backend"] != "eocanvas":
+    try:
+        check_local_config(config, Path(config["graph"]).read_text())
+    except SeasonalC2rccError as exc:
+        preflight.fail(exc)
 
 # Without a limit Snakemake ignores the resource and would run every remote job at once; a
 # user's --resources replaces the profile's whole map, so check it is still there.
@@ -84,5 +100,5 @@ def local_job_products(wildcards):
 
 
 #: Threads and memory of one local processing job (the rule's resources; SLURM asks for them).
-LOCAL_JOB_THREADS = config["native"]["threads"]
-LOCAL_JOB_MEM_MB = config["native"]["mem_mb"]
+LOCAL_JOB_THREADS = local_job_threads(config)
+LOCAL_JOB_MEM_MB = local_job_mem_mb(config)

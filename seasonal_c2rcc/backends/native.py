@@ -38,6 +38,17 @@ BLOCK_PIXELS = 1_000_000
 
 
 @dataclass(frozen=True)
+class ProductResult:
+    """One processed product: the verified file and where the time went (seconds)."""
+
+    path: Path
+    pixels: int
+    read_s: float
+    c2rcc_s: float
+    write_s: float
+
+
+@dataclass(frozen=True)
 class NativeSettings:
     """The validated ``native`` config section, resolved."""
 
@@ -144,7 +155,7 @@ def process_product(
     settings: NativeSettings,
     metadata: Mapping[str, str] | None = None,
     report: Callable[[str], None] = lambda msg: None,
-) -> Path:
+) -> ProductResult:
     """Run C2RCC-MSI over ``grid`` of one L1C product (``.zip`` or ``.SAFE``) and write the
     NetCDF4-BEAM result to ``out_path`` (atomically; verified before it is returned).
 
@@ -222,38 +233,6 @@ def process_product(
         f"{product_key}: {grid.width} x {grid.height} px, read {timings['read']:.1f} s, "
         f"C2RCC {timings['c2rcc']:.1f} s, writing {write_s:.1f} s"
     )
-    return Path(path)
-
-
-def run_native_job(
-    spec: JobSpec,
-    product_files: Mapping[str, str | os.PathLike[str]],
-    config: Mapping[str, Any],
-    *,
-    out_dir: Path,
-    report: Callable[[str], None] = lambda msg: None,
-) -> dict[str, str]:
-    """Process every product of ``spec`` from its downloaded file; returns the manifest's
-    ``{product key: result path}``. A result already there and verified is kept (a re-run after a
-    crash redoes only what is missing)."""
-    params, settings = check_native_config(config, spec.graph)
-    grid = job_grid(spec)
-    job_dir = Path(out_dir) / spec.key
-    outputs: dict[str, str] = {}
-    for key in spec.product_keys:
-        dest = job_dir / f"{key}.nc"
-        if dest.exists():
-            try:
-                verify_c2rcc_netcdf(dest)
-                outputs[key] = str(dest)
-                report(f"job {spec.key}: {dest} already made and verified")
-                continue
-            except OutputError as exc:
-                report(f"job {spec.key}: {dest} fails verification ({exc}); making it again")
-        report(f"job {spec.key}: C2RCC ({params.netSet}) on {key}, {grid.width} x {grid.height} px")
-        process_product(
-            product_files[key], key, grid, params, dest, settings=settings, report=report,
-            metadata={"seasonal_c2rcc_job": spec.key},
-        )  # fmt: skip
-        outputs[key] = str(dest)
-    return outputs
+    return ProductResult(
+        Path(path), grid.width * grid.height, timings["read"], timings["c2rcc"], write_s
+    )

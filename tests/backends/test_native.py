@@ -68,7 +68,9 @@ def pin_product(dest: Path, baseline: str, box: tuple[float, float, float, float
     return write_synthetic_safe(dest, pid, extent=box, dn=dn, angles=angles)
 
 
-def spec_for(product: Path, box: tuple[float, float, float, float], graph: str, res: float) -> JobSpec:
+def spec_for(
+    product: Path, box: tuple[float, float, float, float], graph: str, res: float
+) -> JobSpec:
     key = product.name.removesuffix(".zip")
     return JobSpec(
         key="job1", tile=TILE, year=2019, season="summer",
@@ -78,8 +80,9 @@ def spec_for(product: Path, box: tuple[float, float, float, float], graph: str, 
     )  # fmt: skip
 
 
-def config(nets_dir: Path, **changes) -> dict:
+def config(nets_dir: Path, cache: Path | None = None, **changes) -> dict:
     cfg = {
+        "product_cache": str(cache or nets_dir),
         "subtiles": str(ROOT / "config/subtiles/demo_30UUA.json"),
         "subtiles_crs": "EPSG:32630",
         "years": [2019],
@@ -99,7 +102,7 @@ def test_native_job__snap_test_pixel_comes_out_of_the_written_file(
     product = pin_product(tmp_path / "cache", baseline, box)
     spec = spec_for(product, box, DEFAULT_GRAPH.format(c2rcc="<netSet>C2RCC-Nets</netSet>"), 60.0)
     out = run_local_job(
-        spec, {spec.product_keys[0]: product}, config(nets_dir), out_dir=tmp_path / "jobs",
+        spec, {spec.product_keys[0]: product}, config(nets_dir, product.parent), out_dir=tmp_path / "jobs",
         log_dir=tmp_path / "logs", threads=1,
     )  # fmt: skip
     path = Path(out[spec.product_keys[0]])
@@ -123,7 +126,7 @@ def test_native_job__block_wise_equals_one_block(
     product = write_synthetic_safe(tmp_path / "cache", pid, extent=extent(6.0))
     graph = (ROOT / "graphs/s2_c2rcc.xml").read_text()
     spec = spec_for(product, box, graph, 20.0)
-    cfg = config(nets_dir)
+    cfg = config(nets_dir, product.parent)
     whole = run_local_job(spec, {pid: product}, cfg, out_dir=tmp_path / "a", log_dir=tmp_path)
     monkeypatch.setattr(native, "BLOCK_PIXELS", 150 * 37)  # 37-row blocks, not a divisor
     blocks = run_local_job(spec, {pid: product}, cfg, out_dir=tmp_path / "b", log_dir=tmp_path)
@@ -142,7 +145,7 @@ def test_native_job__keeps_a_verified_result_and_remakes_a_damaged_one(
     product = pin_product(tmp_path / "cache", "04.00", box)
     spec = spec_for(product, box, DEFAULT_GRAPH.format(c2rcc=""), 60.0)
     key = spec.product_keys[0]
-    cfg = config(nets_dir)
+    cfg = config(nets_dir, product.parent)
     path = Path(run_local_job(spec, {key: product}, cfg, out_dir=tmp_path, log_dir=tmp_path)[key])
     mtime = path.stat().st_mtime_ns
     run_local_job(spec, {key: product}, cfg, out_dir=tmp_path, log_dir=tmp_path)
