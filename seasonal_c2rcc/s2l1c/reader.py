@@ -306,6 +306,11 @@ class SafeProduct:
 
     def read_ecmwf_nodes(self) -> dict[str, npt.NDArray[np.float32]]:
         """The ``tco3``, ``tcwv`` and ``msl`` node grids of ``AUX_ECMWFT`` (empty if absent)."""
+        if "ecmwf" not in self._datasets:  # read once per opened product
+            self._datasets["ecmwf"] = self._read_ecmwf_nodes()
+        return self._datasets["ecmwf"]
+
+    def _read_ecmwf_nodes(self) -> dict[str, npt.NDArray[np.float32]]:
         if self.ecmwf_file is None:
             return {}
         import rasterio
@@ -333,7 +338,8 @@ class SafeProduct:
     def close(self) -> None:
         """Close the open JP2 datasets (reopened on demand)."""
         for ds in self._datasets.values():
-            ds.close()
+            if hasattr(ds, "close"):
+                ds.close()
         self._datasets.clear()
 
     def __enter__(self) -> SafeProduct:

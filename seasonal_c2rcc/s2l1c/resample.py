@@ -31,13 +31,26 @@ def downsample_mean(dn: npt.NDArray[np.integer], factor: int, nodata: int = 0) -
     h, w = dn.shape
     if h % factor or w % factor:
         raise ValueError(f"block of {h}x{w} pixels is not a multiple of the factor {factor}")
-    blocks = dn.reshape(h // factor, factor, w // factor, factor)
-    valid = blocks != nodata
-    total = np.where(valid, blocks, 0).astype(np.float64).sum(axis=(1, 3))
-    count = valid.sum(axis=(1, 3))
+    # block sums as two contiguous reductions; integer sums are exact, so the double mean equals
+    # SNAP's sum-in-double of the valid pixels (the no-data DN adds nothing when it is 0)
+    values = np.where(dn != nodata, dn, 0).astype(np.uint32) if nodata else dn.astype(np.uint32)
+    valid = (dn != nodata).astype(np.uint16)
+    total = _block_sum(values, factor)
+    count = _block_sum(valid, factor)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
+        mean = total.astype(np.float64) / count
     out = np.zeros(mean.shape, dtype=np.uint16)
     ok = count > 0
     out[ok] = np.trunc(mean[ok]).astype(np.uint16)
     return out
+
+
+def _block_sum(a: np.ndarray, f: int) -> np.ndarray:
+    """Sums of ``f`` x ``f`` blocks as ``f`` strided additions per axis (fast for small ``f``)."""
+    cols = a[:, 0::f].copy()
+    for k in range(1, f):
+        cols += a[:, k::f]
+    rows = cols[0::f].copy()
+    for k in range(1, f):
+        rows += cols[k::f]
+    return rows
