@@ -110,6 +110,7 @@ class SafeProduct:
     ecmwf_file: str | None
     _source: _Source = field(repr=False)
     _datasets: dict[str, Any] = field(default_factory=dict, repr=False)
+    _ecmwf_nodes: dict[str, npt.NDArray[np.float32]] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ description
     @property
@@ -306,9 +307,9 @@ class SafeProduct:
 
     def read_ecmwf_nodes(self) -> dict[str, npt.NDArray[np.float32]]:
         """The ``tco3``, ``tcwv`` and ``msl`` node grids of ``AUX_ECMWFT`` (empty if absent)."""
-        if "ecmwf" not in self._datasets:  # read once per opened product
-            self._datasets["ecmwf"] = self._read_ecmwf_nodes()
-        return self._datasets["ecmwf"]
+        if self._ecmwf_nodes is None:  # read once per opened product
+            self._ecmwf_nodes = self._read_ecmwf_nodes()
+        return self._ecmwf_nodes
 
     def _read_ecmwf_nodes(self) -> dict[str, npt.NDArray[np.float32]]:
         if self.ecmwf_file is None:
@@ -338,8 +339,7 @@ class SafeProduct:
     def close(self) -> None:
         """Close the open JP2 datasets (reopened on demand)."""
         for ds in self._datasets.values():
-            if hasattr(ds, "close"):
-                ds.close()
+            ds.close()
         self._datasets.clear()
 
     def __enter__(self) -> SafeProduct:
