@@ -392,6 +392,7 @@ def _open_inputs(stack: ExitStack, paths: Sequence[Path], grid: RasterGrid) -> d
                 f"{p}: cannot open as NetCDF ({exc}); delete it so it is re-made"
             ) from None
         ds.set_auto_mask(False)  # C2RCC marks invalid pixels with flags and 0, not with a mask
+        _no_chunk_cache(ds)
         if "c2rcc_flags" not in ds.variables:
             raise OutputError(f"{p}: no c2rcc_flags variable; not a C2RCC product")
         shape = ds.variables["c2rcc_flags"].shape
@@ -403,6 +404,29 @@ def _open_inputs(stack: ExitStack, paths: Sequence[Path], grid: RasterGrid) -> d
             )
         out[p] = _Input(p, ds)
     return out
+
+
+def _no_chunk_cache(ds: Any) -> None:
+    """Give every variable of an input an empty HDF5 chunk cache.
+
+    Each block reads rows no earlier block read (apart from the cloud-buffer halo), so a cache
+    only holds chunks that are never used again. netCDF-C's default (64 MiB per variable and
+    open file) kept every chunk read until the file closed: the inputs are held open for the
+    whole build, so memory grew by the size of every band read of every scene (the per-product
+    files became row-chunked in beam_netcdf; as contiguous files they had bypassed the cache).
+    Without a cache a chunk that straddles two blocks is read twice, which costs little.
+    """
+    for v in ds.variables.values():
+        v.set_var_chunk_cache(size=0, nelems=1, preemption=1.0)
+
+
+def _row_chunk_cache(var: Any, width: int, chunks: tuple[int, int]) -> None:
+    """Give an output variable a chunk cache of two rows of chunks (the row of chunks that a
+    block boundary leaves half-written, plus the next), instead of netCDF-C's default 64 MiB,
+    which would hold the whole variable until the file closes."""
+    per_row = math.ceil(width / chunks[1])
+    nbytes = 2 * per_row * chunks[0] * chunks[1] * var.dtype.itemsize
+    var.set_var_chunk_cache(size=nbytes + 1024, nelems=max(7, 4 * per_row + 1), preemption=1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -504,6 +528,7 @@ def _create_nc(
                 chunksizes=chunks,
                 fill_value=np.float32(np.nan),
             )
+            _row_chunk_cache(v, grid.width, chunks)
             what = "median" if stat == "median" else f"{int(PERCENTILES[stat])}th percentile"
             a = {
                 "long_name": f"{what} of {long_name}",
@@ -528,6 +553,7 @@ def _create_nc(
             chunksizes=chunks,
             fill_value=_COUNT_FILL,
         )
+        _row_chunk_cache(c, grid.width, chunks)
         c.setncatts(
             {
                 "long_name": f"number of valid observations of {var} (acquisitions, same-day duplicates counted once)",

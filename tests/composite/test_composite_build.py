@@ -126,6 +126,33 @@ def test_build_composite__statistics_match_numpy_reference(tmp_path, block_bytes
     assert res.valid_fraction["conc_chl"] == pytest.approx(np.mean(ref["count"] >= 3))
 
 
+@pytest.mark.parametrize("cloud_buffer_px", [0, 2])
+def test_build_composite__row_blocks_give_bit_identical_results_to_one_whole_array_block(
+    tmp_path, cloud_buffer_px
+):
+    """The block size bounds memory only: 1-, 3- and 4-row blocks (with a same-day duplicate,
+    an rhow input and a cloud-buffer halo) give exactly the bytes of one whole-grid block."""
+    paths, _ = _make_season(tmp_path, n=7, seed=7)
+    # a same-day republication (newer generation) that fills gaps of its acquisition
+    rng = np.random.default_rng(8)
+    dup_flags = np.where(rng.random(SHAPE) < 0.5, VALID, 0).astype(np.uint32)
+    dup = product_name("20200610", orbit=80, generation="20240101T000000")
+    paths.append(write_product(tmp_path / "in" / f"{dup}.nc", rng.lognormal(size=SHAPE), dup_flags))
+    mask = MaskConfig(cloud_buffer_px=cloud_buffer_px, min_valid_obs=2)
+    whole = build_composite(paths, tmp_path / "whole.nc", grid=GRID, mask=mask)
+    assert whole.n_acquisitions == 7 and whole.n_products == 8
+    row = GRID.width * 4 * whole.n_acquisitions  # bytes of one row of one variable's stack
+    for rows in (1, 3, 4):
+        out = tmp_path / f"rows{rows}.nc"
+        build_composite(paths, out, grid=GRID, mask=mask, block_bytes=rows * row)
+        for var in COMPOSITE_VARIABLES:
+            for stat in ("median", "p10", "p90", "count"):
+                a = _read(tmp_path / "whole.nc", f"{var}_{stat}")
+                b = _read(out, f"{var}_{stat}")
+                assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (rows, var, stat)
+    assert np.isfinite(_read(tmp_path / "whole.nc", "conc_chl_median")).any()
+
+
 def test_build_composite__single_observation_pixel_with_min_valid_obs_1(tmp_path):
     paths, ref_chl = _make_season(tmp_path)
     out = tmp_path / "c.nc"
