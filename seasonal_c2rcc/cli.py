@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(ns.func(ns))
     except SeasonalC2rccError as exc:
-        print(f"seasonal-c2rcc: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:  # a schema error: one per problem
+            print(f"seasonal-c2rcc: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
