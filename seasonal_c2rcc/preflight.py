@@ -79,11 +79,11 @@ def check_endpoints(wekeo: Mapping[str, Any]) -> None:
     :meth:`seasonal_c2rcc.wekeo.Endpoints.from_config` normalises it."""
     for name in ("hda_url", "eocanvas_url", "eocanvas_token_url"):
         check_url(f"wekeo.{name}", wekeo.get(name))
-    path = urlsplit(wekeo["hda_url"]).path.rstrip("/")
-    if path.endswith("/api/v1"):
+    url = wekeo["hda_url"]
+    if urlsplit(url).path.rstrip("/").endswith("/api/v1"):
         raise ConfigError(
-            f"config key 'wekeo.hda_url': {wekeo['hda_url']!r} ends in api/v1; give the broker "
-            f"root ({path.removesuffix('/api/v1') or '/'}), hda adds api/v1 itself"
+            f"config key 'wekeo.hda_url': {url!r} ends in api/v1; give the broker root "
+            f"{url[: url.rfind('api/v1')]!r}, hda adds api/v1 itself"
         )
 
 
