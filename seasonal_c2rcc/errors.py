@@ -16,7 +16,8 @@
     ├── DownloadError          a result or product download was short, corrupt or missing
     ├── ProductError           a downloaded product is unreadable (truncated zip, corrupt JP2,
     │                          missing band or metadata); ``redownload_may_fix`` is True
-    └── OutputError            a produced file failed verification (not NetCDF, variables missing)
+    ├── OutputError            a produced file failed verification (not NetCDF, variables missing)
+    └── StateError             a durable job record is corrupt (names the file and the fix)
 
 Messages say what failed, where the evidence is, and what to do next.
 
@@ -126,6 +127,13 @@ class ProductError(SeasonalC2rccError):
 
 class OutputError(SeasonalC2rccError):
     """A produced file failed verification."""
+
+
+class StateError(SeasonalC2rccError):
+    """Durable local state (a job record) is corrupt; the message names the file and the fix.
+    Permanent: a retry reads the same file (seasonal_c2rcc.integrity)."""
+
+    permanent = True
 
 
 def is_permanent(exc: BaseException) -> bool:
