@@ -55,32 +55,91 @@ def _snakemake(args: list[str], cwd: Path, env: dict[str, str]) -> int:
     return subprocess.call(cmd, cwd=cwd, env=env)
 
 
+#: What every figure and the report of the demo say about its data.
+DEMO_DATA_NOTE = "synthetic data from the WEkEO emulator"
+DEMO_CONFIG_HEADER = """\
+# Written by `seasonal-c2rcc demo`: the demo's campaign. Its paths are relative to this folder
+# (the grid and the graph are copied here), so no output names a local directory. The emulator's
+# URLs are not kept (its port changes each run): `seasonal-c2rcc demo` starts an emulator and
+# adds them to run or resume the demo. Alone, this file is enough to rebuild the report
+# (`seasonal-c2rcc demo --report`, or `snakemake --directory <this folder> --configfile
+# <this file> --report <this folder>/report.html` from the repository), but running the workflow
+# with it alone would talk to the real WEkEO.
+"""
+
+
+def _demo_campaign(workdir: Path) -> tuple[Path, dict]:
+    """Make ``workdir`` a self-contained campaign folder: copy the demo grid and the graph in,
+    write ``demo-config.yaml`` with paths relative to it. Returns the config path and config."""
+    from .atomic import atomic_path
+
+    cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    # the graph is the schema default (graphs/s2_c2rcc.xml), resolved in the working directory
+    for rel in (cfg["subtiles"], "graphs/s2_c2rcc.xml"):
+        src, dst = ROOT / rel, workdir / rel
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            with atomic_path(dst) as tmp:
+                tmp.write_bytes(src.read_bytes())
+    cfg["figures"] = {**cfg.get("figures", {}), "data_source_note": DEMO_DATA_NOTE}
+    demo_cfg = workdir / "demo-config.yaml"
+    with atomic_path(demo_cfg) as tmp:
+        tmp.write_text(DEMO_CONFIG_HEADER + yaml.safe_dump(cfg, sort_keys=False))
+    return demo_cfg, cfg
+
+
 def cmd_demo(ns: argparse.Namespace) -> int:
-    """Run the whole pipeline offline on the demo grid against a local emulator."""
+    """Run the whole pipeline offline on the demo grid against a local emulator (or, with
+    ``--report``, only rebuild the report of a demo run)."""
+    from . import paths
+
     workdir = Path(ns.directory).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    demo_cfg, cfg = _demo_campaign(workdir)
+    # The emulator accepts any account; never hand it the user's real credentials.
+    env = dict(os.environ, HDA_USER="demo-user", HDA_PASSWORD="demo-password")
+    env["HDA_RC"] = str(workdir / "no-hdarc")
+    common = [
+        "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        "--workflow-profile", str(ROOT / "profiles" / "demo"),
+    ]  # fmt: skip
+    report = workdir / "report.html"
+    if ns.report:
+        # building the report reads local files only: no emulator needed
+        if not (workdir / paths.RESULTS).is_dir():
+            print(
+                f"seasonal-c2rcc: no demo results in {workdir}: run `seasonal-c2rcc demo` first",
+                file=sys.stderr,
+            )
+            return 1
+        rc = _snakemake(
+            [*common, "--configfile", str(demo_cfg), "--report", str(report)], ROOT, env
+        )
+        if rc == 0:
+            print(f"report {report}: open it in a web browser")
+        return rc
     emu = Emulator(workdir / "emulator-state", "--job-duration", str(ns.job_duration))
     print(f"WEkEO emulator: {emu.url}", flush=True)
     try:
-        cfg = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-        cfg["subtiles"] = str(ROOT / cfg["subtiles"])
-        cfg["graph"] = str(ROOT / "graphs" / "s2_c2rcc.xml")
-        cfg["wekeo"] = {"hda_url": f"{emu.url}/hda-broker/", "eocanvas_url": f"{emu.url}/serverless"}
-        demo_cfg = workdir / "demo-config.yaml"
-        demo_cfg.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        # The emulator accepts any account; never hand it the user's real credentials.
-        env = dict(os.environ, HDA_USER="demo-user", HDA_PASSWORD="demo-password")
-        env["HDA_RC"] = str(workdir / "no-hdarc")
-        common = [
-            "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(demo_cfg), "--workflow-profile", str(ROOT / "profiles" / "demo"),
-        ]  # fmt: skip
+        # the running emulator's URLs, valid while this command runs, in a config file of their own
+        emu_cfg = workdir / "emulator-state" / "emulator-urls.yaml"
+        emu_cfg.write_text(
+            "# the URLs of the emulator `seasonal-c2rcc demo` started; dead once it ends\n"
+            + yaml.safe_dump(
+                {
+                    "wekeo": {
+                        "hda_url": f"{emu.url}/hda-broker/",
+                        "eocanvas_url": f"{emu.url}/serverless",
+                    }
+                }
+            )
+        )
+        configs = ["--configfile", str(demo_cfg), str(emu_cfg)]
         from .bill import bill_from_config, render_bill
 
         print("The bill before anything is spent (what `seasonal-c2rcc bill` prints):", flush=True)
-        print(render_bill(bill_from_config(cfg, ROOT, workdir / "results" / "catalog")), flush=True)
+        print(render_bill(bill_from_config(cfg, workdir, paths.CATALOGUE_DIR)), flush=True)
         t0 = time.monotonic()
-        rc = _snakemake([*common, "--cores", str(ns.cores)], ROOT, env)
+        rc = _snakemake([*common, *configs, "--cores", str(ns.cores)], ROOT, env)
         if rc != 0:
             print(
                 f"demo failed (exit {rc}); logs under {workdir / 'logs'}; re-run the same command "
@@ -88,11 +147,10 @@ def cmd_demo(ns: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return rc
-        report = workdir / "report.html"
-        rc = _snakemake([*common, "--report", str(report)], ROOT, env)
+        rc = _snakemake([*common, *configs, "--report", str(report)], ROOT, env)
         print(
             f"demo finished in {time.monotonic() - t0:.0f} s: results in {workdir / 'results'}, "
-            f"report {report}"
+            f"report {report} (rebuild it with `seasonal-c2rcc demo --report`)"
         )
         return rc
     finally:
@@ -200,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--directory", default="demo", help="working directory for results (demo/)")
     d.add_argument("--cores", type=int, default=8)
     d.add_argument("--job-duration", type=float, default=2.0, help="emulated job run time (s)")
+    d.add_argument(
+        "--report", action="store_true",
+        help="only rebuild the report of a finished demo (<directory>/report.html); no emulator",
+    )  # fmt: skip
     d.set_defaults(func=cmd_demo)
     b = sub.add_parser("bill", help="what a campaign will cost, before spending anything")
     b.add_argument(
