@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from s2l1c_testdata import SENSING, TILE, small_extent
 
-from seasonal_c2rcc.mgrs import tile_grid
 from seasonal_c2rcc.s2l1c.synthetic import make_product_id, write_synthetic_safe
-
-TILE = "30UUA"
-SENSING = datetime(2019, 6, 12, 11, 33, 21, tzinfo=UTC)
-
-
-def small_extent(km_east: float = 6.0, km_south: float = 6.0, dx: float = 0.0, dy: float = 0.0):
-    """An extent at the tile's upper-left corner (+ offsets in m), sizes multiples of 60 m."""
-    g = tile_grid(TILE)
-    w, h = round(km_east * 1000 / 60) * 60, round(km_south * 1000 / 60) * 60
-    return (g.ulx + dx, g.uly - dy - h, g.ulx + dx + w, g.uly - dy)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_extent
 from lxml import etree
+from s2l1c_testdata import small_extent
 
 from seasonal_c2rcc.c2rcc import open_dimap
 from seasonal_c2rcc.s2l1c import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_extent
+from s2l1c_testdata import small_extent
 
 from seasonal_c2rcc.c2rcc import NN_BANDS, C2rccMsiParams, load_nets, run_c2rcc_msi
 from seasonal_c2rcc.c2rcc.reference import PIN_ANGLES, PIN_TOA

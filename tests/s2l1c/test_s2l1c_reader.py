@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_extent
+from s2l1c_testdata import small_extent
 
 from seasonal_c2rcc.errors import ConfigError, ProductError
 from seasonal_c2rcc.s2l1c import (
