@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FaultConfig
+from .products import DEFAULT_PRODUCT_EXTENT, PRODUCT_PAYLOADS, parse_extent
 from .server import EmulatorServer
 
 
@@ -24,6 +25,13 @@ def _bool(text: str) -> bool:
     if text.lower() in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _extent(text: str) -> tuple[float, float, float, float]:
+    try:
+        return parse_extent(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-output-pixels", type=int, default=4_000_000)
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    p.add_argument("--product-payload", choices=PRODUCT_PAYLOADS, default="safe",
+                   help="HDA downloads serve real SAFE zips (safe) or metadata-only stubs (stub)")
+    p.add_argument("--product-extent", type=_extent, default=DEFAULT_PRODUCT_EXTENT,
+                   metavar="X0,Y0,X1,Y1",
+                   help="window of the served SAFE zips, metres east and south of the tile's "
+                        "upper-left corner, multiples of 60 (default: the demo grid, "
+                        + ",".join(f"{v:g}" for v in DEFAULT_PRODUCT_EXTENT) + ")")
+    p.add_argument("--c2rcc-nets", type=Path, default=None,
+                   help="SNAP's C2RCC-MSI nets: job results are then computed by the native "
+                        "C2RCC on the served SAFE products instead of synthetic fields")
     p.add_argument("--tls", action="store_true",
                    help="serve https with a self-signed certificate made at start "
                         "(STATE_DIR/tls/cert.pem; clients trust it with REQUESTS_CA_BUNDLE)")
@@ -73,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server = EmulatorServer(state_dir=args.state_dir, host=args.host, port=args.port,
                             faults=faults, seed=args.seed,
-                            max_output_pixels=args.max_output_pixels, tls=args.tls)
+                            max_output_pixels=args.max_output_pixels, tls=args.tls,
+                            product_payload=args.product_payload,
+                            product_extent=args.product_extent,
+                            native_nets=args.c2rcc_nets)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:

@@ -1,8 +1,12 @@
 """What the emulator serves as data: stand-in L1C zips and synthetic C2RCC pixel values.
 
-* :func:`product_zip` builds the small, deterministic zip served for an HDA order. The catalogue
-  advertises a realistic ``size`` (600-800 MB) for billing, but the bytes actually served are a
-  few kilobytes; ``Content-Length`` always states the served byte count exactly.
+* :func:`safe_zip_path` is what an HDA order serves: a real, small Sentinel-2 L1C SAFE zip
+  (:mod:`seasonal_c2rcc.s2l1c.synthetic`: real folder and file names, 13 JP2 bands, both metadata
+  files with the baseline's offsets, angle grids) covering a window of the tile
+  (:data:`DEFAULT_PRODUCT_EXTENT`), made on first use and kept under the emulator's state folder.
+  The catalogue advertises a realistic ``size`` (600-800 MB) for billing; the served zip is under
+  1 MB, and ``Content-Length`` always states the served byte count exactly.
+* :func:`product_zip` builds the older metadata-only stand-in (``--product-payload stub``).
 * :func:`c2rcc_fields` computes C2RCC outputs for a product on any set of UTM pixel centres. The
   values depend only on (product id, absolute UTM pixel centre), never on the requested region,
   so a big job and a small job give identical values on their shared pixels.
@@ -10,11 +14,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import threading
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -55,6 +62,96 @@ class C2rccParams:
     output_oos: bool = False
     net_set: str = "C2RCC-Nets"
     valid_pixel_expression: str = "B8 > 0 && B8 < 0.1"
+
+
+# --- served downloads -------------------------------------------------------------------------
+
+#: What an HDA download serves: ``safe`` (a real SAFE zip, the default) or ``stub`` (the older
+#: metadata-only stand-in, a few KB).
+PRODUCT_PAYLOADS = ("safe", "stub")
+
+#: Window of every served SAFE, as metres east and south of its tile's upper-left corner
+#: (x0, y0, x1, y1) on the 60 m grid: config/subtiles/demo_30UUA.json (the demo and the workflow
+#: tests: UTM 300000-320000 E, 5540000-5550000 N on 30UUA), plus one 60 m pixel east and south.
+#: 20.1 x 10.1 km keeps a product near 0.6 MB and about 1.5 s to make.
+DEFAULT_PRODUCT_EXTENT: tuple[float, float, float, float] = (0.0, 49_980.0, 20_100.0, 60_120.0)
+
+
+def parse_extent(text: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` (metres from the tile's upper-left corner) -> a checked tuple."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"product extent {text!r}: expected x0,y0,x1,y1 in metres east and south of the "
+            "tile's upper-left corner, e.g. 0,49980,20100,60120"
+        ) from None
+    return check_extent((x0, y0, x1, y1))
+
+
+def check_extent(offsets: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """Offsets inside the 109.8 km tile, non-empty, on the 60 m grid; else ``ValueError``."""
+    x0, y0, x1, y1 = (float(v) for v in offsets)
+    if not (0 <= x0 < x1 <= 109_800 and 0 <= y0 < y1 <= 109_800):
+        raise ValueError(f"product extent {offsets}: empty or outside the tile (0..109800 m)")
+    if any(abs(v / 60 - round(v / 60)) > 1e-9 for v in (x0, y0, x1, y1)):
+        raise ValueError(f"product extent {offsets}: every value must be a multiple of 60 m")
+    return (x0, y0, x1, y1)
+
+
+def product_extent(tile: str, offsets: tuple[float, float, float, float]) -> tuple[float, ...]:
+    """The UTM (xmin, ymin, xmax, ymax) of ``offsets`` on ``tile``."""
+    g = tile_grid(tile)
+    x0, y0, x1, y1 = offsets
+    return (g.ulx + x0, g.uly - y1, g.ulx + x1, g.uly - y0)
+
+
+def _partial_dn(product: Product, extent: tuple[float, ...]) -> dict[str, np.ndarray] | None:
+    """Default DNs with DN 0 (no-data) outside a partial product's data area; None if full."""
+    if product.partial is None:
+        return None
+    from ..s2l1c.metadata import BAND_NAMES, BAND_RESOLUTION
+    from ..s2l1c.synthetic import ProductId, default_dn
+
+    baseline = ProductId.parse(product.stem).baseline
+    xmin, _, xmax, _ = product.utm_data_bounds()
+    out = {}
+    for band in BAND_NAMES:
+        dn = default_dn(band, extent, baseline).copy()
+        res = BAND_RESOLUTION[band]
+        x = extent[0] + (np.arange(dn.shape[1]) + 0.5) * res
+        dn[:, (x < xmin) | (x >= xmax)] = 0
+        out[band] = dn
+    return out
+
+
+_SAFE_LOCKS: dict[str, threading.Lock] = {}
+_SAFE_LOCKS_GUARD = threading.Lock()
+
+
+def safe_zip_path(
+    product: Product,
+    cache_dir: Path,
+    offsets: tuple[float, float, float, float] = DEFAULT_PRODUCT_EXTENT,
+) -> Path:
+    """The SAFE zip served for ``product``: made once (per window) under ``cache_dir``, then
+    re-used; concurrent requests for one product wait for a single build."""
+    from ..s2l1c.synthetic import write_synthetic_safe
+
+    tag = hashlib.sha256(repr(tuple(float(v) for v in offsets)).encode()).hexdigest()[:12]
+    folder = Path(cache_dir) / tag
+    path = folder / f"{product.stem}.zip"
+    if path.exists():
+        return path
+    with _SAFE_LOCKS_GUARD:
+        lock = _SAFE_LOCKS.setdefault(str(path), threading.Lock())
+    with lock:
+        if not path.exists():
+            extent = product_extent(product.tile, offsets)
+            write_synthetic_safe(
+                folder, product.stem, extent=extent, dn=_partial_dn(product, extent)
+            )
+    return path
 
 
 # --- stand-in download ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 from . import catalogue, jobs, quota
 from .catalogue import DATASET_ID, QueryError, product_by_id
 from .faults import Dice, FaultConfig
-from .products import product_zip
+from .products import DEFAULT_PRODUCT_EXTENT, PRODUCT_PAYLOADS, product_zip, safe_zip_path
 from .state import State
 
 log = logging.getLogger("seasonal_c2rcc.emulator")
@@ -117,7 +117,13 @@ class EmulatorApp:
         faults: FaultConfig | None = None,
         seed: int = 0,
         max_output_pixels: int = 4_000_000,
+        product_payload: str = "safe",
+        product_extent: tuple[float, float, float, float] = DEFAULT_PRODUCT_EXTENT,
     ) -> None:
+        if product_payload not in PRODUCT_PAYLOADS:
+            raise ValueError(f"product_payload must be one of {PRODUCT_PAYLOADS}")
+        self.product_payload = product_payload
+        self.product_extent = product_extent
         self.state = State(Path(state_dir))
         self.faults = faults or FaultConfig()
         self.faults.validate()
@@ -424,13 +430,21 @@ class EmulatorApp:
                          status=200 if ready else 202)
             if not ready:
                 return Response(b"", status=202, headers={"Content-Length": "0"})
-            payload = product_zip(product)
+            payload = self._product_bytes(product)
             return _head_response(f"{product.stem}.zip", len(payload), "application/zip")
         if not ready:
             return json_response({"message": "The order is still being prepared"}, 202)
-        payload = product_zip(product)
+        payload = self._product_bytes(product)
         return self._stream(request, payload, f"{product.stem}.zip", "application/zip",
                             kind="product", ref=download_id, username=user)
+
+    def _product_bytes(self, product: catalogue.Product) -> bytes:
+        """What a download of ``product`` serves: its SAFE zip (made once, kept in the state
+        folder under ``products/``) or the metadata-only stand-in."""
+        if self.product_payload == "stub":
+            return product_zip(product)
+        path = safe_zip_path(product, self.state.state_dir / "products", self.product_extent)
+        return path.read_bytes()
 
     def _stream(self, request: Request, payload: bytes, filename: str, ctype: str, *,
                 kind: str, ref: str, username: str) -> Response:
@@ -777,8 +791,12 @@ class EmulatorServer:
         seed: int = 0,
         max_output_pixels: int = 4_000_000,
         tls: bool = False,
+        product_payload: str = "safe",
+        product_extent: tuple[float, float, float, float] = DEFAULT_PRODUCT_EXTENT,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.product_payload = product_payload
+        self.product_extent = product_extent
         self.tls = tls
         #: the self-signed certificate (its own CA) when ``tls``: point REQUESTS_CA_BUNDLE at it
         self.ca_path: Path | None = None
@@ -818,7 +836,8 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         """Bind the port and serve in a daemon thread; returns self."""
         self.app = EmulatorApp(self.state_dir, self._initial_faults, self.seed,
-                               self.max_output_pixels)
+                               self.max_output_pixels, self.product_payload,
+                               self.product_extent)
         ssl_context = None
         if self.tls:
             from .tls import make_self_signed
