@@ -501,7 +501,7 @@ def _ecmwf_grib(extent: tuple[float, ...], epsg: int, when: datetime) -> bytes:
 
 def _write_jp2(path: Path, dn: np.ndarray, res: int, extent: tuple[float, ...], epsg: int) -> None:
     import rasterio
-    from affine import Affine
+    from rasterio.transform import Affine
 
     h, w = dn.shape
     with rasterio.open(

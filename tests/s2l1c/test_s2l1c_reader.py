@@ -327,3 +327,26 @@ def test_synthetic_default_field(safe_zip: Path) -> None:
     assert ratio.min() > 0.94 and ratio.max() < 1.06
     dn = default_dn("B2", EXTENT, "04.00")
     assert dn.shape == _shape(10) and (dn == 0).sum() == 18 * 18
+
+
+def test_synthetic_zip_bytes_and_product_ids(tmp_path: Path) -> None:
+    from seasonal_c2rcc.s2l1c.synthetic import ProductId, synthetic_safe_zip_bytes
+
+    pid = "S2B_MSIL1C_20170704T113319_N0205_R080_T30UUA_20170704T113319"
+    info = ProductId.parse(pid)
+    assert (info.baseline, info.tile, info.offset) == ("02.05", "30UUA", 0)
+    assert ProductId.parse(pid.replace("N0205", "N0511")).offset == -1000
+    data = synthetic_safe_zip_bytes(pid, extent=small_extent(1.2, 1.2))
+    path = tmp_path / f"{pid}.zip"
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    assert f"{pid}.SAFE/MTD_MSIL1C.xml" in names
+    assert any(n.endswith("/IMG_DATA/T30UUA_20170704T113319_B8A.jp2") for n in names)
+    assert sum(n.endswith(".jp2") for n in names) == 13
+    p = open_safe(path)
+    assert p.name == pid and p.metadata.radiometric_offset == 0.0
+    with pytest.raises(ConfigError, match="not an L1C product id"):
+        ProductId.parse("S2A_MSIL2A_20170704T113319_N0205_R080_T30UUA_20170704T113319")
+    with pytest.raises(ConfigError, match="60 m grid"):
+        synthetic_safe_zip_bytes(pid, extent=(300000.0, 5590000.0, 301200.0, 5591200.0))
