@@ -449,9 +449,14 @@ def _run(
                     if time.monotonic() - t0 < timeout:
                         say(f"gpt on {product}: running for {time.monotonic() - t0:.0f} s "
                             f"(log {log_path})")  # fmt: skip
-        except BaseException:
-            # Interrupted (Ctrl-C, the job killed by Snakemake): never leave gpt running.
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, the job stopped by Snakemake or SLURM): never leave gpt running.
             _kill_group(proc)
+            log.write(
+                f"\n# {_now()} interrupted ({type(exc).__name__}) after "
+                f"{time.monotonic() - t0:.1f} s: gpt's process group killed, gpt exit status "
+                f"{proc.returncode}\n".encode()
+            )
             raise
         rc = proc.returncode
         log.flush()

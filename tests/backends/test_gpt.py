@@ -325,3 +325,41 @@ def test_a_graph_with_other_placeholders_is_refused_before_gpt_runs(tmp_path, fa
     with pytest.raises(ConfigError, match=r"exactly \$img1 and \$output.*\$polygon"):
         run_gpt(TEMPLATE, product, tmp_path / "o.nc", log_path=tmp_path / "o.log")
     assert not (tmp_path / "record.json").exists()  # gpt never started
+
+
+def test_a_stopped_job_takes_gpt_down_with_it(tmp_path, fake_gpt, product, graph_text, monkeypatch):
+    """SIGTERM to the job (Snakemake or SLURM stopping it) kills gpt's whole process group and
+    removes the partial result; the job exits with SIGTERM's status."""
+    import signal
+    import subprocess
+
+    monkeypatch.setenv("FAKE_GPT_MODE", "hang")
+    child_pid_file = tmp_path / "child.pid"
+    monkeypatch.setenv("FAKE_GPT_CHILD_PID", str(child_pid_file))
+    (tmp_path / "graph.xml").write_text(graph_text)
+    job = tmp_path / "job"
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from seasonal_c2rcc.backends import gpt as g\n"
+        "g._TERM_GRACE_S = 1.0\n"
+        f"g.run_gpt(Path({str(tmp_path / 'graph.xml')!r}).read_text(), {str(product)!r}, "
+        f"{str(job / 'result.nc')!r}, log_path={str(tmp_path / 'r.log')!r}, timeout=300)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    for _ in range(300):  # gpt (and its JVM stand-in) started
+        if child_pid_file.exists() and child_pid_file.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the stand-in gpt never started")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    pid = int(child_pid_file.read_text())
+    for _ in range(50):
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    assert not _alive(pid)
+    assert folder_listing(job) == []
+    assert "gpt exit status" in (tmp_path / "r.log").read_text()
