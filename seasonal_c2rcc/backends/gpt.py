@@ -20,6 +20,8 @@ Java heap space / OutOfMemoryError        :class:`ResourceError` (raise ``gpt.ma
                                           ``gpt.threads`` / ``gpt.tile_cache``)
 killed by a signal, time-out              :class:`TransientBackendError` (worth another attempt)
 any other non-zero exit                   :class:`JobFailedError` with the last log lines
+exit 0, result missing or not C2RCC       :class:`OutputError`
+the product file is missing               :class:`DownloadError` (before gpt runs)
 ========================================  ======================================================
 
 Every message is one line naming the product, what to do, and the log path.
