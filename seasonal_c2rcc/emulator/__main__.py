@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="window of the served SAFE zips, metres east and south of the tile's "
                         "upper-left corner, multiples of 60 (default: the demo grid, "
                         + ",".join(f"{v:g}" for v in DEFAULT_PRODUCT_EXTENT) + ")")
+    p.add_argument("--c2rcc-nets", type=Path, default=None,
+                   help="SNAP's C2RCC-MSI nets: job results are then computed by the native "
+                        "C2RCC on the served SAFE products instead of synthetic fields")
     p.add_argument("--tls", action="store_true",
                    help="serve https with a self-signed certificate made at start "
                         "(STATE_DIR/tls/cert.pem; clients trust it with REQUESTS_CA_BUNDLE)")
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                             faults=faults, seed=args.seed,
                             max_output_pixels=args.max_output_pixels, tls=args.tls,
                             product_payload=args.product_payload,
-                            product_extent=args.product_extent)
+                            product_extent=args.product_extent,
+                            native_nets=args.c2rcc_nets)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:

@@ -16,6 +16,7 @@ import math
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,6 +209,8 @@ class OutputPlan:
     params: dict[str, Any]
     geo_region: str | None
     format_name: str
+    #: the graph's c2rcc.msi parameters as written (the native C2RCC mode runs with all of them)
+    c2rcc_node_params: dict[str, str] | None = None
 
 
 @dataclass
@@ -453,6 +456,7 @@ def plan_chain(
         params=asdict(params),
         geo_region=geo_region,
         format_name=fmt,
+        c2rcc_node_params=dict(chain.c2rcc.params),
     )
 
 
@@ -751,8 +755,15 @@ def output_dir(state_dir: Path, job_id: str) -> Path:
     return state_dir / "jobs" / job_id / "output"
 
 
-def produce_outputs(job: dict[str, Any], state_dir: Path) -> list[Path]:
-    """Write the job's result files (idempotent; safe to call from several threads)."""
+#: ``(nets folder, product -> its served SAFE zip)``: compute results with the native C2RCC.
+NativeMode = tuple[Path, Callable[[Product], Path]]
+
+
+def produce_outputs(
+    job: dict[str, Any], state_dir: Path, native: NativeMode | None = None
+) -> list[Path]:
+    """Write the job's result files (idempotent; safe to call from several threads). With
+    ``native``, values come from the native C2RCC on the served SAFE (:mod:`.native`)."""
     with _produce_guard:
         lock = _produce_locks.setdefault(job["job_id"], threading.Lock())
     with lock:
@@ -761,12 +772,12 @@ def produce_outputs(job: dict[str, Any], state_dir: Path) -> list[Path]:
         for out in job["outputs"]:
             path = out_dir / out["name"]
             if not path.exists():
-                write_output(OutputPlan(**out), path)
+                write_output(OutputPlan(**out), path, native)
             paths.append(path)
         return paths
 
 
-def write_output(out: OutputPlan, path: Path) -> None:
+def write_output(out: OutputPlan, path: Path, native: NativeMode | None = None) -> None:
     """Compute and write one SNAP-shaped C2RCC product, row block by row block."""
     from ..beam_netcdf import BeamGrid, write_beam_netcdf_blocks
 
@@ -801,6 +812,12 @@ def write_output(out: OutputPlan, path: Path) -> None:
         "source_product": product.id,
         "emulator": "seasonal_c2rcc.emulator (synthetic values)",
     }
+    if native is not None:
+        from .native import write_native_output
+
+        nets_dir, safe_for = native
+        write_native_output(out, path, safe_for(product), nets_dir, meta)
+        return
     write_beam_netcdf_blocks(
         path,
         grid,

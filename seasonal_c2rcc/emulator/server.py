@@ -119,11 +119,16 @@ class EmulatorApp:
         max_output_pixels: int = 4_000_000,
         product_payload: str = "safe",
         product_extent: tuple[float, float, float, float] = DEFAULT_PRODUCT_EXTENT,
+        native_nets: Path | None = None,
     ) -> None:
         if product_payload not in PRODUCT_PAYLOADS:
             raise ValueError(f"product_payload must be one of {PRODUCT_PAYLOADS}")
         self.product_payload = product_payload
         self.product_extent = product_extent
+        #: with SNAP's nets, job results come from the native C2RCC on the served SAFE
+        self.native: jobs.NativeMode | None = None
+        if native_nets is not None:
+            self.native = (Path(native_nets), self._served_safe)
         self.state = State(Path(state_dir))
         self.faults = faults or FaultConfig()
         self.faults.validate()
@@ -588,9 +593,13 @@ class EmulatorApp:
         return json_response(jobs.job_json(job, now, self.base_url(request) + SLS), 201,
                              {"Location": f"{self.base_url(request)}{SLS}/jobs/{job['job_id']}"})
 
+    def _served_safe(self, product: Any) -> Path:
+        """The SAFE zip an HDA download of ``product`` serves (made once)."""
+        return safe_zip_path(product, self.state.state_dir / "products", self.product_extent)
+
     def _produce(self, job: dict[str, Any]) -> None:
         try:
-            jobs.produce_outputs(job, self.state.state_dir)
+            jobs.produce_outputs(job, self.state.state_dir, self.native)
         except Exception:  # noqa: BLE001 - logged; results requests retry production
             log.error("producing outputs of job %s failed\n%s", job["job_id"],
                       traceback.format_exc())
@@ -687,7 +696,7 @@ class EmulatorApp:
             raise ApiError(404, f"Result '{name}' of job '{job_id}' not found")
         if name not in {o["name"] for o in job["outputs"]}:
             raise ApiError(404, f"Result '{name}' of job '{job_id}' not found")
-        paths = jobs.produce_outputs(job, self.state.state_dir)
+        paths = jobs.produce_outputs(job, self.state.state_dir, self.native)
         path = next(p for p in paths if p.name == name)
         payload = path.read_bytes()
         if request.method == "HEAD":
@@ -793,10 +802,13 @@ class EmulatorServer:
         tls: bool = False,
         product_payload: str = "safe",
         product_extent: tuple[float, float, float, float] = DEFAULT_PRODUCT_EXTENT,
+        native_nets: str | Path | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.product_payload = product_payload
         self.product_extent = product_extent
+        #: SNAP's nets: job results computed by the native C2RCC on the served SAFE (.native)
+        self.native_nets = Path(native_nets) if native_nets else None
         self.tls = tls
         #: the self-signed certificate (its own CA) when ``tls``: point REQUESTS_CA_BUNDLE at it
         self.ca_path: Path | None = None
@@ -837,7 +849,7 @@ class EmulatorServer:
         """Bind the port and serve in a daemon thread; returns self."""
         self.app = EmulatorApp(self.state_dir, self._initial_faults, self.seed,
                                self.max_output_pixels, self.product_payload,
-                               self.product_extent)
+                               self.product_extent, self.native_nets)
         ssl_context = None
         if self.tls:
             from .tls import make_self_signed
