@@ -350,3 +350,13 @@ def test_synthetic_zip_bytes_and_product_ids(tmp_path: Path) -> None:
         ProductId.parse("S2A_MSIL2A_20170704T113319_N0205_R080_T30UUA_20170704T113319")
     with pytest.raises(ConfigError, match="60 m grid"):
         synthetic_safe_zip_bytes(pid, extent=(300000.0, 5590000.0, 301200.0, 5591200.0))
+
+
+def test_n0511_namespace_product_opens(make_safe) -> None:
+    """Baseline 05.11 products use the psd-15 namespace in both metadata files."""
+    path = make_safe("05.11", extent=small_extent(1.2, 1.2), zip=False)
+    assert "psd-15" in (path / "MTD_MSIL1C.xml").read_text()
+    p = open_safe(path)
+    assert p.metadata.psd == 150 and p.metadata.radiometric_offset == -1000.0
+    w = p.read_window(p.bounds, 60)
+    assert w.toa["B2"][0, 0] == pytest.approx(0.0985, rel=0.06)
