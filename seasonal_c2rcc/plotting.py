@@ -135,6 +135,7 @@ class MapLayer:
     epsg: int
     status: str
     n_acquisitions: int
+    kind: str = "seasonal"  # or "climatology" (the composite's composite_kind)
 
 
 def _read_layer(path: str | os.PathLike[str], names: Sequence[str]) -> MapLayer:
@@ -162,6 +163,7 @@ def _read_layer(path: str | os.PathLike[str], names: Sequence[str]) -> MapLayer:
         epsg=int(epsg or 0),
         status=str(attrs.get("composite_status", "ok")),
         n_acquisitions=int(attrs.get("n_acquisitions", 0)),
+        kind=str(attrs.get("composite_kind", "seasonal")),
     )
 
 
@@ -646,9 +648,12 @@ def season_map_figure(
         if n_acq and min(n_acq) != max(n_acq)
         else (str(n_acq[0]) if n_acq else "0")
     )
-    heading = (
-        f"{title}: seasonal median of valid C2RCC observations; {scenes} acquisitions per sub-tile"
+    what = (
+        "median of every valid C2RCC observation of the season in all years"
+        if first and all(lay.kind == "climatology" for lay in first)
+        else "seasonal median of valid C2RCC observations"
     )
+    heading = f"{title}: {what}; {scenes} acquisitions per sub-tile"
     fig.suptitle(heading + (f"\n{data_source_note}" if data_source_note else ""), fontsize=11)
     handles = map_legend_handles(basemap_drawn=not all(notes), min_valid_obs=config.min_valid_obs)
     footer = [_ranges_text(tile, ranges)] if ranges else []
@@ -967,7 +972,14 @@ def plot_status_map(
         )
         if len(geometries) <= 60:
             c = poly.centroid
-            ax.annotate(f"{key[1]}\n{frac:.0%}", (c.x, c.y), ha="center", va="center", fontsize=7)
+            ax.annotate(
+                f"{key[1]}\n{frac:.0%}",
+                (c.x, c.y),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if frac > 0.5 else "black",  # readable on the dark fills
+            )
     ax.set_aspect(
         1.0 / np.cos(np.deg2rad(np.mean([p.centroid.y for p in geometries.values()])))
         if geometries
