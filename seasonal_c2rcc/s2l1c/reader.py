@@ -46,6 +46,8 @@ class _Source:
     """Access to the files of a SAFE, zipped or not: names relative to the ``.SAFE`` root."""
 
     def __init__(self, path: Path) -> None:
+        if path.name == "MTD_MSIL1C.xml":  # the product's main metadata file names its folder
+            path = path.parent
         self.path = path
         self.is_zip = path.is_file()
         self._names: list[str] = []
@@ -365,8 +367,8 @@ def _find_band_files(names: list[str], meta: ProductMetadata) -> dict[str, str]:
 
 
 def open_safe(path: str | os.PathLike[str]) -> SafeProduct:
-    """Open an L1C product: a ``.zip`` (read in place through GDAL's ``/vsizip/``) or a ``.SAFE``
-    folder. Parses both metadata files and checks every band file is there.
+    """Open an L1C product: a ``.zip`` (read in place through GDAL's ``/vsizip/``), a ``.SAFE``
+    folder or its ``MTD_MSIL1C.xml``. Parses both metadata files and checks every band file is there.
 
     Raises :class:`ProductError` (product and part named, ``redownload_may_fix``) for a truncated
     zip, a missing or malformed metadata file or a missing band; :class:`ConfigError` when
@@ -416,7 +418,7 @@ def open_safe(path: str | os.PathLike[str]) -> SafeProduct:
         )
     ecmwf = f"GRANULE/{granules[0]}/AUX_DATA/AUX_ECMWFT"
     return SafeProduct(
-        path=p,
+        path=src.path,
         metadata=meta,
         tile=tile,
         band_files=files,
