@@ -100,7 +100,8 @@ class LocalBill:
     """The cost of the campaign processed locally (backend ``native`` or ``gpt``).
 
     Every distinct product is downloaded once (the product cache); processing runs once per
-    product and planned job of the configured packing mode."""
+    product and planned job of the configured packing mode (per-product when that is
+    multi-input: a local job processes one product)."""
 
     backend: str
     downloads: int
@@ -267,8 +268,10 @@ def compute_bill(
         if m not in PACKING_MODES:
             raise ConfigError(f"bill: unknown packing mode {m!r}")
     configured = str(config["packing"])
-    # local backends run the configured packing's jobs, billed or not as an EOCanvas mode
-    plan_modes = tuple(dict.fromkeys((*modes, configured)))
+    # local backends run the configured packing's jobs (billed or not as an EOCanvas mode); they
+    # process one product per job, so multi-input is planned per product for them
+    local_mode = "per-product" if configured == "multi-input" else configured
+    plan_modes = tuple(dict.fromkeys((*modes, local_mode)))
     net = net_set or _graph_net_set(config, base_dir)
     if net not in NATIVE_PX_PER_CPU_S:
         raise ConfigError(
@@ -315,7 +318,7 @@ def compute_bill(
                     sizes = None
                     product_size.update({f"{tile}/{year}/{sw.name}/{i}": PRODUCT_SIZE
                                          for i in range(k)})  # fmt: skip
-                for j in plans[configured]:
+                for j in plans[local_mode]:
                     per_product = j.pixels // len(j.products)
                     area = min(1.0, per_product * res * res / S2_TILE_AREA_M2)
                     runs += len(j.products)

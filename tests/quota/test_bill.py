@@ -204,3 +204,13 @@ def test_the_configured_graph_sets_the_native_rate_and_the_backend_is_marked():
     campaign = load_campaign(cfg, REPO)
     with pytest.raises(ConfigError, match="netSet 'C3-Nets'"):
         compute_bill(campaign.config, list(campaign.subtiles), None, net_set="C3-Nets")
+
+
+def test_local_runs_follow_the_packing_a_local_job_can_use(campaign):
+    subs = list(campaign.subtiles)
+    per_subtile = compute_bill(dict(campaign.config, packing="per-subtile"), subs, None, start=T0)
+    multi = compute_bill(dict(campaign.config, packing="multi-input"), subs, None, start=T0)
+    # per-subtile: one run per product and sub-tile, as its EOCanvas jobs
+    assert per_subtile.local["native"].runs == per_subtile.modes["per-subtile"].jobs
+    # multi-input packs products into one EOCanvas job; locally each product is its own run
+    assert multi.local["gpt"].runs == multi.modes["per-product"].jobs == multi.products
