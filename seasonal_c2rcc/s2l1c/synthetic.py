@@ -229,18 +229,19 @@ def _angle_grids(
         # one value for all bands, or 13 values by band id
         vz = np.broadcast_to(np.asarray(angles["view_zenith"], float), (13,))[:, None, None]
         va = np.broadcast_to(np.asarray(angles["view_azimuth"], float), (13,))[:, None, None]
-    else:
-        sz = 35.0 - 0.7 * fx + 1.1 * fy + 0 * fx * fy
+    else:  # (rows, cols) grids from the (1, cols) and (rows, 1) positions
+        sz = 35.0 - 0.7 * fx + 1.1 * fy
         sa = 150.0 + 2.0 * fx - 0.5 * fy
         vz = (2.0 + 7.0 * np.abs(fx - 0.4) + 0.1 * fy)[None]
-        va = (np.where(fx < 0.4, 105.0, 285.0) + 0.3 * fy + 0 * fx)[None]
+        # the view azimuth flips across nadir (x = 40 % of the tile), as in real products
+        va = (np.where(fx < 0.4, 105.0, 285.0) + 0.3 * fy)[None]
     # two detectors per band: A west of (and including) the overlap, B east of it
     split = max(1, ncols // 2)
     a_cols = np.arange(ncols) <= split
     b_cols = np.arange(ncols) >= split - 1
     grids: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     vary = 0.0 if angles else 1.0  # constant angles stay constant across bands and detectors
-    for band_id, _band in enumerate(BAND_NAMES):
+    for band_id in range(len(BAND_NAMES)):
         per_band = []
         for det, cols, bump in ((4, a_cols, 0.0), (5, b_cols, 0.25 * vary)):
             z = np.where(
