@@ -114,7 +114,8 @@ class ProductError(SeasonalC2rccError):
 
     ``redownload_may_fix`` is True for product-level corruption (a truncated zip, an undecodable
     JP2, a missing band or metadata file): a download layer may delete its cached copy and fetch
-    it once more before giving up.
+    it once more before giving up. Not ``permanent`` for the same reason: another attempt may get
+    an intact copy.
     """
 
     redownload_may_fix: bool = True
