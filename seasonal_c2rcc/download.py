@@ -274,10 +274,14 @@ def fetch_product(
     dataset_id: str,
     settings: DownloadSettings | None = None,
     report: Callable[[str], None] | None = None,
+    hda_orders: Any = None,
 ) -> Path:
     """Bring one product into ``cache`` (or find it there) and return its verified zip.
 
-    ``hda`` is an ``hda.Client`` (:func:`seasonal_c2rcc.wekeo.hda_client`), ``ledger`` the shared
+    ``hda`` is an ``hda.Client`` (:func:`seasonal_c2rcc.wekeo.hda_client`) for the readiness probes
+    and the download, ``hda_orders`` the client that places the order (default ``hda``; in
+    production :func:`seasonal_c2rcc.wekeo.hda_order_client`, which sends the POST once: a retried
+    POST would bypass the ledger), ``ledger`` the shared
     :class:`~seasonal_c2rcc.quota.QuotaLedger`. Raises :class:`DownloadError` (transfer failed or
     corrupt twice; nothing is left under the final name), :class:`~seasonal_c2rcc.errors.QuotaError`
     / :class:`~seasonal_c2rcc.errors.TransientBackendError` from the order, and
@@ -301,7 +305,7 @@ def fetch_product(
             stale.unlink(missing_ok=True)
         return _download_locked(
             key, pid, location, cache=cache, hda=hda, ledger=ledger, dataset_id=dataset_id,
-            settings=s, say=say,
+            settings=s, say=say, hda_orders=hda if hda_orders is None else hda_orders,
         )  # fmt: skip
 
 
@@ -316,13 +320,14 @@ def _download_locked(
     dataset_id: str,
     settings: DownloadSettings,
     say: Callable[[str], None],
+    hda_orders: Any,
 ) -> Path:
     from . import wekeo
 
     final = cache.zip_path(key)
     download_id = _ready_order(
         key, pid, location, cache=cache, hda=hda, ledger=ledger, dataset_id=dataset_id,
-        settings=settings, say=say,
+        settings=settings, say=say, hda_orders=hda_orders,
     )  # fmt: skip
     failures: list[str] = []
     for attempt in range(1, settings.attempts + 1):
@@ -376,6 +381,7 @@ def _ready_order(
     dataset_id: str,
     settings: DownloadSettings,
     say: Callable[[str], None],
+    hda_orders: Any,
 ) -> str:
     """The download id of a ready order for ``key``: the recorded one if the server still knows
     it, else a new order through the ledger."""
@@ -400,7 +406,7 @@ def _ready_order(
     download_id = ledger.paced_call(
         "hda_order",
         key,
-        lambda: wekeo.order(hda, dataset_id, pid, location),
+        lambda: wekeo.order(hda_orders, dataset_id, pid, location),
         quota_reset=quota_reset_of,
         on_wait=on_wait,
     )
@@ -496,16 +502,16 @@ def download_product(
         time_scale=q["time_scale"],
     )
     w = config["wekeo"]
+    endpoints = wekeo.Endpoints.from_config(w)
+    creds = wekeo.load_credentials()
     client = wekeo.hda_client(
-        wekeo.Endpoints.from_config(w),
-        wekeo.load_credentials(),
-        timeout=w["http_timeout"],
-        retries=w["http_retries"],
+        endpoints, creds, timeout=w["http_timeout"], retries=w["http_retries"]
     )
     with QuotaLedger(ledger_path(config), limits) as ledger:
         return fetch_product(
             product, cache=cache, hda=client, ledger=ledger, dataset_id=w["dataset_id"],
             settings=settings, report=report,
+            hda_orders=wekeo.hda_order_client(endpoints, creds, timeout=w["http_timeout"]),
         )  # fmt: skip
 
 

@@ -398,3 +398,21 @@ def test_product_cache_names(tmp_path: Path) -> None:
     cache = ProductCache.from_config({"product_cache": str(tmp_path)})
     assert str(cache.zip_path("K")) == cached_product({"product_cache": str(tmp_path)}, "K")
     assert cache.products() == []
+
+
+def test_an_order_post_is_sent_once_even_when_it_fails(
+    emulator: Any, env: Path, tmp_path: Path, hda_client_factory: Any
+) -> None:
+    # (hda_client_factory caps hda's own sleeps between attempts)
+    from seasonal_c2rcc.errors import TransientBackendError
+
+    config = make_config(emulator, tmp_path)
+    emulator.set_faults(http_5xx_rate=1.0)
+    with pytest.raises(TransientBackendError, match="order of"):
+        download_product(emulator_product(), config, settings=FAST)
+    posts = [
+        f for f in emulator.accounting()["faults_injected"]
+        if f["path"].endswith("/dataaccess/download")
+    ]  # fmt: skip
+    assert len(posts) == 1  # a 5xx to an order POST is not retried behind the ledger's back
+    assert not (tmp_path / "cache" / f"{emulator_product()['key']}.zip").exists()
