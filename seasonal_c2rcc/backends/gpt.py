@@ -421,7 +421,8 @@ def _run(
     if tile_cache:
         cmd += ["-c", tile_cache]
     # -e: full stack traces in the log, which the failure classes below are read from.
-    cmd += ["-e", f"-Pimg1={product_path}", f"-Poutput={tmp}"]
+    # absolute paths: a launcher that changes directory must still find them
+    cmd += ["-e", f"-Pimg1={product_path.resolve()}", f"-Poutput={tmp.resolve()}"]
 
     header = (
         f"# {_now()} seasonal-c2rcc gpt backend: {product}\n# command: {' '.join(cmd)}\n"

@@ -363,3 +363,16 @@ def test_a_stopped_job_takes_gpt_down_with_it(tmp_path, fake_gpt, product, graph
     assert not _alive(pid)
     assert folder_listing(job) == []
     assert "gpt exit status" in (tmp_path / "r.log").read_text()
+
+
+def test_relative_paths_reach_gpt_absolute(tmp_path, fake_gpt, product, graph_text, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rel_product = product.relative_to(tmp_path)
+    got = run_gpt(
+        graph_text, rel_product, Path("job/result.nc"), log_path=Path("r.log"), timeout=120
+    )
+    params = json.loads((tmp_path / "record.json").read_text())["params"]
+    assert params["img1"] == str(product)
+    assert Path(params["output"]).is_absolute()
+    assert got == Path("job/result.nc") and (tmp_path / "job" / "result.nc").is_file()
+    assert folder_listing(tmp_path / "job") == ["result.nc"]
