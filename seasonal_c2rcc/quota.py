@@ -45,6 +45,9 @@ SERVICES = ("eocanvas", "hda_order")
 #: (killed job) and no longer holds its place in the queue.
 _STALE_WAITER_S = 120.0
 
+#: How often a submission waiting for another one's reply looks at the lock again (real seconds).
+_SUBMISSION_POLL_S = 0.25
+
 T = TypeVar("T")
 
 
@@ -564,15 +567,19 @@ class QuotaLedger:
                 return ("settle", other)
             return ("wait", other.intent_at + settle - now)
 
+        told = False
         while True:
             kind, value = self._txn(step)
             if kind == "taken":
                 return None
             if kind == "settle":
                 return value
-            if on_wait is not None:
+            if on_wait is not None and not told:
                 on_wait(value, "waiting for another submission's reply (one at a time per account)")
-            self.sleep(max(min(value, self.poll), 1e-3))
+                told = True
+            # A POST's reply normally comes within a second: look again soon (SQLite reads are
+            # cheap), not after the quota poll interval.
+            self.sleep(max(min(value, self.poll, _SUBMISSION_POLL_S), 1e-3))
 
     def resolve_submission(
         self, service: str, key: str, intent_at: float, job_id: str | None
