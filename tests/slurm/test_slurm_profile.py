@@ -196,3 +196,47 @@ def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emul
     assert "Nothing to be done" in again.stdout + again.stderr, "\n".join(reasons)
     assert not SUBMITTED.search(again.stdout + again.stderr)
     assert len([s for s in emulator.accounting()["submissions"] if s.get("accepted")]) == 1
+
+
+def test_native_backend_processes_on_slurm_and_downloads_on_the_head_node(
+    emulator, workdir, nets_dir
+):
+    """``backend: native`` under the SLURM profile: each product's processing job (local_job) is
+    an sbatch job with the native section's memory and threads; its download stays on the head
+    node (network), once per product."""
+    require_slurm()
+    cfg = write_config(
+        workdir, emulator.url, images_per_season=1, masking={"min_valid_obs": 1},
+        backend="native", native={"nets": str(nets_dir), "threads": 1, "mem_mb": 1500},
+        product_cache=str(workdir / "cache"),
+    )  # fmt: skip
+    doc = yaml.safe_load(cfg.read_text())
+    doc["seasons"] = {"summer": doc["seasons"]["summer"]}
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    targets = [f"results/composites/30UUA/2019/summer/{sid}.nc" for sid in ("0", "1")]
+    r = _run(
+        workdir, cfg, "--slurm-init-seconds-before-status-checks", "6",
+        "--slurm-keep-successful-logs", *targets, timeout=480,
+    )  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-6000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", out)
+    assert run_id, out[-3000:]
+    jobs = _slurm_jobs(run_id[1])
+    assert {j["state"] for j in jobs.values()} == {"COMPLETED"}, jobs
+    by_rule: dict[str, list[dict[str, str]]] = {}
+    for j in jobs.values():
+        rule = re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", j["comment"])[1]
+        by_rule.setdefault(rule, []).append(j)
+    products = emulator.accounting()["orders"]
+    # one processing job per product on SLURM, with the native section's memory; the
+    # composites after them; the downloads never reached SLURM
+    assert len(by_rule.get("local_job", [])) == len(products) >= 1, by_rule
+    assert {j["mem"] for j in by_rule["local_job"]} == {"1500M"}
+    assert len(by_rule.get("composite", [])) == 2
+    assert "download_product" not in by_rule and "catalogue" not in by_rule
+    assert re.search(r"^localrule download_product:", out, re.M)
+    assert emulator.accounting()["counters"]["jobs_created"] == 0
+    for sid in ("0", "1"):
+        with xr.open_dataset(workdir / f"results/composites/30UUA/2019/summer/{sid}.nc") as ds:
+            assert np.isfinite(ds["conc_chl_median"].values).any()
