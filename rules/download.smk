@@ -9,6 +9,14 @@ if workflow.is_main_process and "hda_downloads" not in workflow.global_resources
         "add hda_downloads=N to your --resources"
     )
 
+# Record this campaign as a user of the (possibly shared) cache, so `seasonal-c2rcc cache list`
+# and `cache prune --unused` count its frozen catalogues even when every product is a cache hit
+# and no download job runs. A local file write, no network.
+if workflow.is_main_process:
+    from seasonal_c2rcc.download import ProductCache, register_campaign
+
+    register_campaign(ProductCache.from_config(config), paths.CATALOGUE_DIR)
+
 
 rule download_product:
     # One job per product, keyed by the product id alone: a product that several sub-tiles,

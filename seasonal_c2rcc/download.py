@@ -589,9 +589,12 @@ def find_catalogue_product(key: str, catalog_dir: str | Path = CATALOGUE_DIR) ->
 # --- campaigns registry, list and prune ---------------------------------------------------------
 
 
-def register_campaign(cache: ProductCache, catalog_dir: Path) -> None:
-    """Remember that the campaign whose selections live in ``catalog_dir`` uses this cache."""
+def register_campaign(cache: ProductCache, catalog_dir: str | Path) -> None:
+    """Remember that the campaign whose selections live in ``catalog_dir`` uses this cache (a
+    read when it is already known; else one atomic rewrite under the registry's lock)."""
     entry = str(Path(catalog_dir).resolve())
+    if entry in registered_campaigns(cache):
+        return
     with cache.locked(_REGISTRY):
         known = registered_campaigns(cache)
         if entry in known:
