@@ -116,6 +116,11 @@ def zip_problems(names: Iterable[str], key: str) -> list[str]:
     return problems
 
 
+def _mb(n: int) -> str:
+    """Bytes as MB, with enough digits for small files (test products are under 1 MB)."""
+    return f"{n / _MB:.1f}" if n >= 10 * _MB else f"{n / _MB:.3g}"
+
+
 def progress_line(key: str, got: int, total: int | None, seconds: float) -> str:
     """``<key>: 120.0 of 667.0 MB (18 %), 40.1 MB/s`` (``total`` unknown: no share)."""
     rate = got / _MB / seconds if seconds > 0 else 0.0
@@ -358,7 +363,7 @@ def _download_locked(
             continue
         seconds = max(settings.clock() - started, 1e-9)
         say(
-            f"{key}: downloaded and verified {size / _MB:.1f} MB in {seconds:.1f} s "
+            f"{key}: downloaded and verified {_mb(size)} MB in {seconds:.1f} s "
             f"({size / _MB / seconds:.1f} MB/s, {members} files) -> {final}"
         )
         return final
