@@ -416,3 +416,41 @@ def test_an_order_post_is_sent_once_even_when_it_fails(
     ]  # fmt: skip
     assert len(posts) == 1  # a 5xx to an order POST is not retried behind the ledger's back
     assert not (tmp_path / "cache" / f"{emulator_product()['key']}.zip").exists()
+
+
+def test_a_killed_download_is_resumed_on_its_recorded_order_and_its_leftovers_removed(
+    emulator: Any, env: Path, tmp_path: Path
+) -> None:
+    config = make_config(emulator, tmp_path)
+    product = emulator_product()
+    cache = ProductCache.from_config(config)
+    # What a SIGKILL during the transfer leaves: the order record and a partial temporary.
+    download_product(product, config, settings=FAST)
+    cache.zip_path(product["key"]).unlink()
+    partial = cache.root / f".{product['key']}.zip.4242.tmp.zip.part"
+    partial.write_bytes(b"PK\x03\x04 half a product")
+    orders = emulator.accounting()["counters"]["orders_placed"]
+
+    path = download_product(product, config, settings=FAST)
+
+    verify_product_zip(path, product["key"])
+    assert not partial.exists() and leftovers(cache.root) == []
+    assert emulator.accounting()["counters"]["orders_placed"] == orders  # the order is re-used
+
+
+def test_a_recorded_order_the_broker_no_longer_knows_is_placed_again(
+    emulator: Any, env: Path, tmp_path: Path
+) -> None:
+    config = make_config(emulator, tmp_path)
+    product = emulator_product()
+    cache = ProductCache.from_config(config)
+    record = cache.order_path(product["key"])
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"download_id": "0" * 24, "ordered_at": "2020-01-01T00:00:00Z"}))
+    lines: list[str] = []
+
+    download_product(product, config, report=lines.append, settings=FAST)
+
+    assert any("no longer valid" in line for line in lines), lines
+    assert emulator.accounting()["counters"]["orders_placed"] == 1
+    assert json.loads(record.read_text())["download_id"] != "0" * 24
