@@ -3,6 +3,9 @@
 # YEARS, SEASONS, TILES, subtile_ids, subtile_jobs, subtile_products.
 import os
 
+import sys
+
+from seasonal_c2rcc.integrity import manifests_to_refetch, repair_results
 from seasonal_c2rcc.status import state_fingerprint
 from seasonal_c2rcc import paths, preflight
 from seasonal_c2rcc.errors import SeasonalC2rccError
@@ -25,6 +28,13 @@ from seasonal_c2rcc.paths import (
     TIMESERIES_PARQUET,
     TIMESERIES_PNG,
 )
+
+# Local state is verified before it is trusted, once per run and before the DAG is built: a damaged
+# job result, composite, table or catalogue is put where this run remakes it (a finished remote
+# job's results are downloaded again, never re-submitted). seasonal_c2rcc/integrity.py.
+if workflow.is_main_process:
+    for line in repair_results(RESULTS):
+        sys.stderr.write(f"seasonal-c2rcc: damaged local state repaired: {line}\n")
 
 # Static params (no per-job function: a 31-tile campaign has ~20k composite jobs): a change of
 # resolution or season dates still re-runs the composites through Snakemake's params trigger.
@@ -131,6 +141,9 @@ def composite_targets():
         targets += expand(TIMESERIES_PNG, tile=tile, subtile=ids)
         targets.append(TIMESERIES_CSV.format(tile=tile))
     targets += [STATUS_PNG, STATUS_CSV, STATUS_JSON]
+    # damaged job results set aside (seasonal_c2rcc.integrity): fetched again now, even where
+    # every composite is up to date
+    targets += manifests_to_refetch(RESULTS)
     if report_only_run():
         # `snakemake --report` on a partial campaign: Snakemake fails on any output marked for
         # the report that does not exist yet, so ask only for what exists (the live status

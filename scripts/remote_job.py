@@ -6,6 +6,7 @@ from seasonal_c2rcc import failfast
 from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.backends.eocanvas import run_job
 from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.integrity import manifest_entries
 from seasonal_c2rcc.runlog import script_logger
 from seasonal_c2rcc.workflow import job_spec
 
@@ -36,5 +37,13 @@ outputs = run_job(
 )
 write_json_atomic(
     snakemake.output[0],
-    {"job": spec.key, "products": list(outputs), "files": outputs, "subtiles": list(spec.subtiles)},
+    {
+        "job": spec.key,
+        "products": list(outputs),
+        "files": outputs,
+        "subtiles": list(spec.subtiles),
+        # size and SHA-256 of each file: a later run finds a damaged file and fetches it again
+        # (seasonal_c2rcc.integrity)
+        "checks": manifest_entries(outputs),
+    },
 )

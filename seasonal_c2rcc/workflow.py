@@ -19,6 +19,7 @@ from .clip import clip_to_grid
 from .config import Campaign
 from .graph import fill_graph
 from .grid import RasterGrid, subtile_raster_grid
+from .integrity import check_manifest_files
 from .packing import RemoteJob, index_jobs, multi_input_graph, plan_jobs
 from .paths import CATALOGUE, FROZEN_CATALOGUE, JOB_MANIFEST
 
@@ -158,7 +159,11 @@ def clip_subtile(
             path = JOB_MANIFEST.format(
                 tile=doc["tile"], year=doc["year"], season=doc["season"], job=job.key
             )
-            manifest = manifests.setdefault(path, read_json(path))
+            if path not in manifests:
+                # the job files' size and SHA-256 against the manifest, once per job
+                check_manifest_files(path, [p for p, j in sources.items() if j.key == job.key])
+                manifests[path] = read_json(path)
+            manifest = manifests[path]
             attrs = {
                 "seasonal_c2rcc_job": job.key,
                 "seasonal_c2rcc_subtile": f"{doc['tile']}/{subtile}",

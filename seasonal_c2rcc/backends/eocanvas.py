@@ -37,6 +37,7 @@ from ..errors import (
     QuotaError,
     TransientBackendError,
 )
+from ..integrity import read_job_record
 from ..verify import verify_c2rcc_netcdf
 from .base import JobSpec
 from .decisions import classify_failure, match_lost_submission, next_step, owned_job_ids
@@ -114,7 +115,7 @@ class JobRunner:
     # -- durable record ----------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
         if self.record_path.exists():
-            rec = read_json(self.record_path)
+            rec = read_job_record(self.record_path)  # a corrupt record: StateError with the fix
             if rec.get("key") != self.spec.key:
                 raise BackendError(f"{self.record_path}: record is for job {rec.get('key')}")
             return rec
