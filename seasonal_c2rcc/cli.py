@@ -87,6 +87,20 @@ def _demo_campaign(workdir: Path) -> tuple[Path, dict]:
     return demo_cfg, cfg
 
 
+def _demo_backend(workdir: Path, backend: str) -> Path:
+    """A config file choosing a local backend for the demo (native: with the nets found)."""
+    from .c2rcc import find_nets_dir
+
+    doc: dict = {"backend": backend, "product_cache": "cache/products"}
+    if backend == "native":
+        # a clear one-line error (where to get the nets) before the emulator starts
+        doc["native"] = {"nets": str(find_nets_dir())}
+    path = workdir / "emulator-state" / f"backend-{backend}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def cmd_demo(ns: argparse.Namespace) -> int:
     """Run the whole pipeline offline on the demo grid against a local emulator (or, with
     ``--report``, only rebuild the report of a demo run)."""
@@ -117,6 +131,7 @@ def cmd_demo(ns: argparse.Namespace) -> int:
         if rc == 0:
             print(f"report {report}: open it in a web browser")
         return rc
+    backend_cfg = _demo_backend(workdir, ns.backend) if ns.backend != "eocanvas" else None
     emu = Emulator(workdir / "emulator-state", "--job-duration", str(ns.job_duration))
     print(f"WEkEO emulator: {emu.url}", flush=True)
     try:
@@ -134,6 +149,9 @@ def cmd_demo(ns: argparse.Namespace) -> int:
             )
         )
         configs = ["--configfile", str(demo_cfg), str(emu_cfg)]
+        if backend_cfg is not None:
+            configs.append(str(backend_cfg))
+            cfg = {**cfg, "backend": ns.backend}
         from .bill import bill_from_config, render_bill
 
         print("The bill before anything is spent (what `seasonal-c2rcc bill` prints):", flush=True)
@@ -258,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--directory", default="demo", help="working directory for results (demo/)")
     d.add_argument("--cores", type=int, default=8)
     d.add_argument("--job-duration", type=float, default=2.0, help="emulated job run time (s)")
+    d.add_argument(
+        "--backend", choices=["eocanvas", "native", "gpt"], default="eocanvas",
+        help="where C2RCC runs: the emulated EOCanvas (default), or locally on the SAFE products "
+        "the emulator's HDA serves (native needs SNAP's nets: seasonal-c2rcc fetch-data; gpt "
+        "needs SNAP's gpt)",
+    )  # fmt: skip
     d.add_argument(
         "--report", action="store_true",
         help="only rebuild the report of a finished demo (<directory>/report.html); no emulator",
