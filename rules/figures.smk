@@ -89,7 +89,7 @@ rule timeseries_plot:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     params:
-        figures=figures_config(),
+        data_source_note=config["figures"]["data_source_note"],
     script:
         "../scripts/plot_timeseries.py"
 
@@ -114,7 +114,7 @@ rule campaign_status_map:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     params:
-        figures=figures_config(),
+        data_source_note=config["figures"]["data_source_note"],
     script:
         "../scripts/campaign_status.py"
 
@@ -140,6 +140,6 @@ rule campaign_status:
         "../envs/seasonal-c2rcc.yaml"
     params:
         fingerprint=status_fingerprint,
-        figures=figures_config(),
+        data_source_note=config["figures"]["data_source_note"],
     script:
         "../scripts/campaign_status.py"

@@ -13,7 +13,7 @@ try:
     df = campaign_status(units, "results")  # rule paths are relative to the working directory
     write_status_table(df, snakemake.output.csv, snakemake.output.json)
     shapes = {(s.tile, s.id): s.geometry_lonlat for s in c.subtiles}
-    note = snakemake.params.figures["data_source_note"]
+    note = snakemake.params.data_source_note
     save_png(status_figure(df, geometries=shapes, data_source_note=note), snakemake.output.png)
     log.info("campaign status: %s", summary_counts(df))
 except Exception:

@@ -12,7 +12,7 @@ try:
         read_timeseries(snakemake.input.table),
         tile=w.tile,
         subtile=w.subtile,
-        data_source_note=snakemake.params.figures["data_source_note"],
+        data_source_note=snakemake.params.data_source_note,
     )
     save_png(fig, snakemake.output[0])
 except Exception:
