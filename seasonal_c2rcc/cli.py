@@ -125,9 +125,10 @@ def cmd_demo(ns: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        rc = _snakemake(
-            [*common, "--configfile", str(demo_cfg), "--report", str(report)], ROOT, env
-        )
+        configs = ["--configfile", str(demo_cfg)]
+        if ns.backend != "eocanvas":  # the report's methods text names the backend the demo used
+            configs.append(str(_demo_backend(workdir, ns.backend)))
+        rc = _snakemake([*common, *configs, "--report", str(report)], ROOT, env)
         if rc == 0:
             print(f"report {report}: open it in a web browser")
         return rc
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     d.add_argument(
         "--report", action="store_true",
-        help="only rebuild the report of a finished demo (<directory>/report.html); no emulator",
+        help="only rebuild the report of a finished demo (<directory>/report.html; give the "
+        "demo's --backend too); no emulator",
     )  # fmt: skip
     d.set_defaults(func=cmd_demo)
     b = sub.add_parser("bill", help="what a campaign will cost, before spending anything")
