@@ -241,6 +241,8 @@ def test_429_waits_for_the_reset_the_service_gives(tls_emulator, tmp_path: Path)
         waits.append(s)
         time.sleep(min(s, 10.0))  # the code before this change asked for 360 s
 
+    settings = Settings(poll_interval=0.05, poll_max_interval=0.2)
+    settings.jitter = lambda: 0.25  # a fixed jitter, to compare with the service's reset
     with QuotaLedger(tmp_path / "q.sqlite", QuotaLimits(), sleep=sleep) as ledger:
         for spec in specs[:2]:
             JobRunner(
@@ -252,7 +254,7 @@ def test_429_waits_for_the_reset_the_service_gives(tls_emulator, tmp_path: Path)
                 state_dir=tmp_path / "state",
                 out_dir=tmp_path / "jobs",
                 log_dir=tmp_path / "logs",
-                settings=Settings(poll_interval=0.05, poll_max_interval=0.2, jitter=lambda: 0.25),
+                settings=settings,
                 report=lambda m: None,
             ).run()
     acc = emu.accounting()
