@@ -213,7 +213,7 @@ def cmd_preflight(ns: argparse.Namespace) -> int:
 
 
 def cmd_reset_job(ns: argparse.Namespace) -> int:
-    """Let a job that gave up be tried again on the next run."""
+    """Let a job that gave up (or was rejected for a cause since fixed) be tried again."""
     from .atomic import read_json, write_json_atomic
 
     for key in ns.keys:
@@ -222,13 +222,48 @@ def cmd_reset_job(ns: argparse.Namespace) -> int:
             print(f"no job record {path}", file=sys.stderr)
             return 1
         rec = read_json(path)
-        if rec.get("state") != "gave_up":
-            print(f"{key}: state is {rec.get('state')}, not gave_up; left as it is")
+        if rec.get("state") not in ("gave_up", "rejected"):
+            print(f"{key}: state is {rec.get('state')}, not gave_up or rejected; left as it is")
             continue
         rec["state"] = "failed"
         rec["attempts"] = []
         write_json_atomic(path, rec)
         print(f"{key}: will be submitted again on the next run")
+    return 0
+
+
+def cmd_remote_jobs(ns: argparse.Namespace) -> int:
+    """List remote EOCanvas jobs no job record owns; adopt one for a record, or dismiss one."""
+    from . import remote_jobs, wekeo
+    from .config import load_config_file, validate_schema
+    from .quota import QuotaLedger
+
+    config: dict = {}
+    for path in ns.configfile:
+        config.update(load_config_file(path))
+    config = validate_schema(config)
+    state_dir = Path(ns.results) / "state"
+    ledger_path = config["quota"].get("ledger") or state_dir / "quota.sqlite"
+    with QuotaLedger(ledger_path) as ledger:
+        if ns.adopt:
+            print(remote_jobs.adopt(state_dir, ledger, ns.adopt[0], ns.adopt[1]))
+            return 0
+        endpoints = wekeo.Endpoints.from_config(config["wekeo"])
+        canvas = wekeo.EOCanvas(
+            endpoints, wekeo.load_credentials(), timeout=config["wekeo"]["http_timeout"]
+        )
+        if ns.dismiss:
+            print(remote_jobs.dismiss(canvas, state_dir, ns.dismiss))
+            return 0
+        jobs = remote_jobs.unowned_jobs(canvas, state_dir, ledger)
+    if not jobs:
+        print("every remote job on the account belongs to a job record")
+        return 0
+    print(f"{len(jobs)} remote job(s) no job record owns:")
+    for j in jobs:
+        hint = f"  (fits the lost submission of {j.likely_for})" if j.likely_for else ""
+        print(f"  {j.job_id}  {j.status or '?':10}  created {j.created}{hint}")
+    print("adopt one: --adopt KEY JOB_ID; dismiss one on the service: --dismiss JOB_ID")
     return 0
 
 
@@ -311,6 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("keys", nargs="+")
     r.add_argument("--results", default="results")
     r.set_defaults(func=cmd_reset_job)
+    rj = sub.add_parser(
+        "remote-jobs", help="remote EOCanvas jobs no job record owns: list, adopt or dismiss"
+    )
+    rj.add_argument(
+        "--configfile", nargs="+", default=["config/config.yaml"],
+        help="config file(s) giving the WEkEO endpoints and the quota ledger",
+    )  # fmt: skip
+    rj.add_argument("--results", default="results")
+    rj_what = rj.add_mutually_exclusive_group()
+    rj_what.add_argument("--adopt", nargs=2, metavar=("KEY", "JOB_ID"), help="give JOB_ID to KEY")
+    rj_what.add_argument("--dismiss", metavar="JOB_ID", help="cancel/delete it on the service")
+    rj.set_defaults(func=cmd_remote_jobs)
     f = sub.add_parser(
         "fetch-data",
         help="download SNAP's C2RCC-MSI nets and S2Ref_Product.zip (GPL-3.0), checksums pinned",
