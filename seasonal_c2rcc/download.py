@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 import time
 import zipfile
 import zlib
@@ -119,6 +120,30 @@ def zip_problems(names: Iterable[str], key: str) -> list[str]:
 def _mb(n: int) -> str:
     """Bytes as MB, with enough digits for small files (test products are under 1 MB)."""
     return f"{n / _MB:.1f}" if n >= 10 * _MB else f"{n / _MB:.3g}"
+
+
+#: Room kept free beyond the product itself (the temporary and the final name never coexist,
+#: but other jobs write too).
+SPACE_MARGIN_BYTES = 1_000_000_000
+_SPACE_HINT = (
+    "free space (`seasonal-c2rcc cache prune --unused --dry-run` shows what can go) or point "
+    "product_cache at a larger file system, then re-run"
+)
+
+
+def space_problem(key: str, size: Any, free: int) -> str | None:
+    """Why ``free`` bytes cannot hold product ``key`` of catalogue ``size`` (bytes; "ND" or
+    missing: unknown, never a refusal) plus :data:`SPACE_MARGIN_BYTES`; None when it fits."""
+    try:
+        need = int(size)
+    except (TypeError, ValueError):
+        return None
+    if free >= need + SPACE_MARGIN_BYTES:
+        return None
+    return (
+        f"product {key}: not enough disk space to download it ({need / 1e9:.2f} GB plus a "
+        f"{SPACE_MARGIN_BYTES / 1e9:.0f} GB margin needed, {free / 1e9:.2f} GB free)"
+    )
 
 
 def progress_line(key: str, got: int, total: int | None, seconds: float) -> str:
@@ -308,6 +333,9 @@ def fetch_product(
         for stale in cache.temporaries(key):
             # we hold the product's lock: these are left by a killed download
             stale.unlink(missing_ok=True)
+        problem = space_problem(key, product.get("size"), shutil.disk_usage(cache.root).free)
+        if problem:
+            raise DownloadError(f"{problem} in {cache.root}; {_SPACE_HINT}")
         return _download_locked(
             key, pid, location, cache=cache, hda=hda, ledger=ledger, dataset_id=dataset_id,
             settings=s, say=say, hda_orders=hda if hda_orders is None else hda_orders,

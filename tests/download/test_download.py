@@ -454,3 +454,22 @@ def test_a_recorded_order_the_broker_no_longer_knows_is_placed_again(
     assert any("no longer valid" in line for line in lines), lines
     assert emulator.accounting()["counters"]["orders_placed"] == 1
     assert json.loads(record.read_text())["download_id"] != "0" * 24
+
+
+def test_not_enough_disk_space_fails_before_the_order(
+    emulator: Any, env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from seasonal_c2rcc.download import space_problem
+
+    config = make_config(emulator, tmp_path)
+    product = emulator_product()  # the catalogue says 600-800 MB
+    full = shutil.disk_usage(tmp_path)._replace(free=200_000_000)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: full)
+    with pytest.raises(DownloadError, match="not enough disk space") as err:
+        download_product(product, config, settings=FAST)
+    assert "cache prune" in str(err.value) and product["key"] in str(err.value)
+    assert emulator.accounting()["counters"]["orders_placed"] == 0
+    assert space_problem("K", "ND", 0) is None  # unknown size: never refused
+    assert space_problem("K", 10, 2_000_000_000) is None
