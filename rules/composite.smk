@@ -18,8 +18,8 @@ rule composite:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     resources:
-        # the observation stack is reduced in 64 MiB blocks: memory does not grow with scenes
-        mem_mb=1000,
+        # a bound set by the sub-tile grid, not the number of scenes (docs/composites.md)
+        mem_mb=composite_mem_mb,
     params:
         catalogue=CATALOGUE,
         products=subtile_products,
@@ -42,7 +42,8 @@ rule climatology:
     conda:
         "../envs/seasonal-c2rcc.yaml"
     resources:
-        mem_mb=1000,
+        # the same bound: a climatology pools every year's scenes in the same blocks
+        mem_mb=composite_mem_mb,
     params:
         resolution=config["resolution"],
         years=YEARS,

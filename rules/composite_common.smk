@@ -3,8 +3,10 @@
 # YEARS, SEASONS, TILES, subtile_ids, subtile_jobs, subtile_products.
 import os
 
+import functools
 import sys
 
+from seasonal_c2rcc.composite import peak_memory_mb
 from seasonal_c2rcc.integrity import manifests_to_refetch, repair_results
 from seasonal_c2rcc.status import state_fingerprint
 from seasonal_c2rcc import paths, preflight
@@ -42,6 +44,18 @@ SEASON_WINDOWS = {
     w.name: "{:02d}-{:02d}/{:02d}-{:02d}".format(*w.start, *w.end)
     for w in CAMPAIGN.seasons
 }
+
+
+@functools.cache
+def _subtile_mem_mb(tile, subtile):
+    grid = wf.subtile_grid(CAMPAIGN, tile, subtile)
+    return peak_memory_mb(grid.width, grid.height)
+
+
+def composite_mem_mb(wildcards):
+    """Memory of one composite or climatology job (MB): bounded by the sub-tile grid at the
+    configured resolution, whatever the number of scenes (composite.peak_memory_mb)."""
+    return _subtile_mem_mb(wildcards.tile, wildcards.subtile)
 
 
 def climatology_products(wildcards):

@@ -63,6 +63,7 @@ __all__ = [
     "group_acquisitions",
     "nan_percentile_stats",
     "parse_product_id",
+    "peak_memory_mb",
     "software_versions",
 ]
 
@@ -360,64 +361,83 @@ def backend_name(backend: Any) -> str | None:
 
 @dataclass
 class _Input:
+    """One per-product file, open for the whole build (read row block by row block).
+
+    Read with h5py (a NetCDF4 file is an HDF5 file), not netCDF4-python: netCDF-C loads the
+    metadata of every variable on open, about 1 MB per C2RCC product (69 variables), and the
+    inputs stay open for the whole build, so a climatology of a few hundred scenes held a few
+    hundred MB for metadata alone. h5py opens a variable only when it is read: about 25 kB per
+    open file (benchmarks/bench_composite.py). Values are those netCDF4 returns without masking:
+    raw data, scaled where the variable has ``scale_factor``/``add_offset``.
+    """
+
     path: Path
-    ds: Any  # netCDF4.Dataset
+    ds: Any  # h5py.File
+
+    def has(self, name: str) -> bool:
+        import h5py
+
+        return isinstance(self.ds.get(name), h5py.Dataset)
 
     def source(self, var: str) -> tuple[str, float] | None:
         """Variable to read for composite variable ``var`` and a factor (rhow -> Rrs = rhow/π)."""
-        if var in self.ds.variables:
+        if self.has(var):
             return var, 1.0
         if var.startswith("rrs_"):
             rhow = "rhow_" + var[4:]
-            if rhow in self.ds.variables:
+            if self.has(rhow):
                 return rhow, 1.0 / math.pi
         return None
 
     def read(self, name: str, r0: int, r1: int) -> tuple[np.ndarray, float | None]:
-        v = self.ds.variables[name]
-        fill = getattr(v, "_FillValue", None)
+        v = self.ds[name]
+        fill = _attr(v, "_FillValue")
         data = np.asarray(v[r0:r1, :])
+        scale, offset = _attr(v, "scale_factor"), _attr(v, "add_offset")
+        if scale is not None:
+            data = data * scale
+        if offset is not None:
+            data = data + offset
         return data, (None if fill is None else float(fill))
 
 
+def _attr(v: Any, name: str) -> Any:
+    """A scalar attribute of an h5py dataset (NetCDF stores them as 1-element arrays), or None."""
+    if name not in v.attrs:
+        return None
+    value = np.asarray(v.attrs[name])
+    return value.reshape(-1)[0] if value.size == 1 else value
+
+
 def _open_inputs(stack: ExitStack, paths: Sequence[Path], grid: RasterGrid) -> dict[Path, _Input]:
-    import netCDF4
+    import h5py
 
     out: dict[Path, _Input] = {}
     for p in paths:
         try:
-            ds = stack.enter_context(netCDF4.Dataset(p, "r"))
+            # No chunk cache: each block reads rows no earlier block read (apart from the
+            # cloud-buffer halo), so cached chunks are never used again. The default cache (netCDF-C:
+            # 64 MiB per variable and open file) kept every chunk read until the file closed, so
+            # memory grew by the size of every band of every scene once the per-product files
+            # became row-chunked (as contiguous files they had bypassed the cache). A chunk that
+            # straddles two blocks is read twice, which costs little.
+            ds = stack.enter_context(h5py.File(p, "r", rdcc_nbytes=0, rdcc_nslots=1))
         except OSError as exc:
             raise OutputError(
-                f"{p}: cannot open as NetCDF ({exc}); delete it so it is re-made"
+                f"{p}: cannot open as NetCDF4/HDF5 ({exc}); delete it so it is re-made"
             ) from None
-        ds.set_auto_mask(False)  # C2RCC marks invalid pixels with flags and 0, not with a mask
-        _no_chunk_cache(ds)
-        if "c2rcc_flags" not in ds.variables:
+        inp = _Input(p, ds)
+        if not inp.has("c2rcc_flags"):
             raise OutputError(f"{p}: no c2rcc_flags variable; not a C2RCC product")
-        shape = ds.variables["c2rcc_flags"].shape
+        shape = ds["c2rcc_flags"].shape
         if tuple(shape) != (grid.height, grid.width):
             raise OutputError(
                 f"{p}: c2rcc_flags is {shape[0]}x{shape[1]} (rows x cols) but the sub-tile grid is "
                 f"{grid.height}x{grid.width} at {grid.res} m; the product was not clipped to the "
                 "sub-tile grid (wrong resolution in the config?)"
             )
-        out[p] = _Input(p, ds)
+        out[p] = inp
     return out
-
-
-def _no_chunk_cache(ds: Any) -> None:
-    """Give every variable of an input an empty HDF5 chunk cache.
-
-    Each block reads rows no earlier block read (apart from the cloud-buffer halo), so a cache
-    only holds chunks that are never used again. netCDF-C's default (64 MiB per variable and
-    open file) kept every chunk read until the file closed: the inputs are held open for the
-    whole build, so memory grew by the size of every band read of every scene (the per-product
-    files became row-chunked in beam_netcdf; as contiguous files they had bypassed the cache).
-    Without a cache a chunk that straddles two blocks is read twice, which costs little.
-    """
-    for v in ds.variables.values():
-        v.set_var_chunk_cache(size=0, nelems=1, preemption=1.0)
 
 
 def _row_chunk_cache(var: Any, width: int, chunks: tuple[int, int]) -> None:
@@ -485,7 +505,7 @@ def _create_nc(
     ds = netCDF4.Dataset(path, "w", format="NETCDF4")
     ds.createDimension("y", grid.height)
     ds.createDimension("x", grid.width)
-    chunks = (min(256, grid.height), min(256, grid.width))
+    chunks = (min(_OUT_CHUNK, grid.height), min(_OUT_CHUNK, grid.width))
     x = ds.createVariable("x", "f8", ("x",))
     x[:] = grid.x
     x.setncatts(
@@ -630,6 +650,35 @@ def _verify_nc(path: Path, grid: RasterGrid, variables: Sequence[str]) -> None:
 # ----------------------------------------------------------------------------------------------
 # The composite
 # ----------------------------------------------------------------------------------------------
+
+
+#: Output chunk shape (rows and columns) of the composite's variables.
+_OUT_CHUNK = 256
+
+
+def peak_memory_mb(
+    width: int,
+    height: int,
+    n_variables: int = len(COMPOSITE_VARIABLES),
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> int:
+    """Upper bound of the peak resident memory (MB) of one :func:`build_composite` of a
+    ``width`` x ``height`` sub-tile grid, whatever the number of scenes (the rules' ``mem_mb``).
+
+    The observation stack is reduced in blocks of ``block_bytes`` (fewer rows as scenes are
+    added), so the scene count only enters through the open input files (~25 kB each, within the
+    margin for a few thousand). Terms: interpreter and libraries; the block, its sorted copy and
+    temporaries; full-grid arrays (median chl for the COG, lat/lon while the file is created);
+    the output's chunk caches (two rows of chunks per statistic); a margin. Checked against
+    the peak RSS measured by ``benchmarks/bench_composite.py`` (docs/composites.md).
+    """
+    mib = 2**20
+    fixed = 150 + 64  # interpreter, numpy/netCDF4/h5py/pyproj/rasterio; margin
+    blocks = 3 * block_bytes / mib
+    grid = width * height * 48 / mib
+    rows = min(height, 2 * _OUT_CHUNK)
+    out_cache = n_variables * len(STATISTICS) * rows * width * 4 / mib
+    return int(math.ceil(fixed + blocks + grid + out_cache))
 
 
 def _block_rows(n_obs: int, width: int, block_bytes: int) -> int:

@@ -31,6 +31,8 @@ import xarray as xr
 import yaml
 from pipeline.harness import ROOT, env, snakemake_cmd, write_config
 
+from seasonal_c2rcc.composite import peak_memory_mb
+
 pytestmark = pytest.mark.slow
 
 REQUIRE_ENV = "SEASONAL_C2RCC_REQUIRE_SLURM"
@@ -150,12 +152,16 @@ def test_compute_rules_run_as_slurm_jobs_and_network_rules_on_the_head_node(emul
     defaults = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())[
         "default-resources"
     ]
+    comp = next((workdir / "results/composites").rglob("*.nc"))
+    with xr.open_dataset(comp) as ds:
+        composite_mb = peak_memory_mb(ds.sizes["x"], ds.sizes["y"])
     for j in jobs.values():
         assert j["partition"] == slurm_partition
         assert _minutes(j["limit"]) == defaults["runtime"], j
         rule = re.match(r"rule_([a-z_]+?)(?:_wildcards_|$)", j["comment"])[1]
-        # composite asks for its own mem_mb=1000 (rules/composite.smk); the others get the default
-        expected_mb = 1000 if rule == "composite" else defaults["mem_mb"]
+        # composite asks for the memory bound of its sub-tile grid (rules/composite.smk); the
+        # others get the default
+        expected_mb = composite_mb if rule == "composite" else defaults["mem_mb"]
         assert j["mem"] == f"{expected_mb}M", j
         assert Path(j["workdir"]).resolve() == workdir.resolve()
 
