@@ -75,7 +75,7 @@ PRODUCT_PAYLOADS = ("safe", "stub")
 #: Window of every served SAFE, as metres east and south of its tile's upper-left corner
 #: (x0, y0, x1, y1) on the 60 m grid: config/subtiles/demo_30UUA.json (the demo and the workflow
 #: tests: UTM 300000-320000 E, 5540000-5550000 N on 30UUA), plus one 60 m pixel east and south.
-#: 20.1 x 10.1 km keeps a product near 0.6 MB and about 1.5 s to make.
+#: 20.1 x 10.1 km keeps a product near 0.6 MB.
 DEFAULT_PRODUCT_EXTENT: tuple[float, float, float, float] = (0.0, 49_980.0, 20_100.0, 60_120.0)
 
 
@@ -130,7 +130,7 @@ def _partial_dn(product: Product, extent: tuple[float, ...]) -> dict[str, np.nda
 _SAFE_LOCKS: dict[str, threading.Lock] = {}
 _SAFE_LOCKS_GUARD = threading.Lock()
 #: Zips made in this process, by (product, window): an emulator started again (a test's fresh
-#: state folder) copies them instead of encoding 13 JP2s again (about 1.5 s a product).
+#: state folder) copies them instead of encoding 13 JP2s again.
 _MADE: OrderedDict[tuple[str, tuple[float, ...]], bytes] = OrderedDict()
 _MADE_MAX = 64
 
