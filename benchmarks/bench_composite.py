@@ -1,26 +1,32 @@
-"""Composite speed and memory: 40 scenes of 1000 x 1000 pixels, against numpy.nanmedian (issue 6).
+"""Composite speed and memory: 40, 80 and 240 scenes of 1000 x 1000 pixels, against numpy.nanmedian.
 
-Two comparisons, both measured in this run on the same data:
+Comparisons, all measured in this run on the same data:
 
-1. **Kernel, in memory.** One (40, 1000, 1000) float32 stack with ~35 % NaN (invalid or masked
-   pixels): :func:`seasonal_c2rcc.composite.nan_percentile_stats` (median, P10, P90 and count from
-   one sort) against ``numpy.nanmedian(stack, axis=0)`` (median only) and
-   ``numpy.nanpercentile(stack, [10, 50, 90], axis=0)``.
-2. **End to end, from files**, each in its own child process so peak memory (max RSS) is its own:
-   :func:`seasonal_c2rcc.composite.build_composite` on 40 SNAP-shaped NetCDF4-BEAM products
-   (masking, same-day grouping, all statistics, CF NetCDF + chl COG written and verified) against
-   the naive approach: read every scene of a variable into one array, mask, ``numpy.nanmedian``.
+1. **Kernel, in memory** (first scene count only). One (40, 1000, 1000) float32 stack with ~35 %
+   NaN (invalid or masked pixels): :func:`seasonal_c2rcc.composite.nan_percentile_stats`
+   (median, P10, P90 and count from one sort) against ``numpy.nanmedian(stack, axis=0)`` (median
+   only) and ``numpy.nanpercentile(stack, [10, 50, 90], axis=0)``.
+2. **End to end, from files, for each scene count**, each in its own child process so peak
+   memory (max RSS) is its own: :func:`seasonal_c2rcc.composite.build_composite` on SNAP-shaped
+   NetCDF4-BEAM products (masking, same-day grouping, all statistics, CF NetCDF + chl COG written
+   and verified) against the naive approach (read every scene of a variable into one array,
+   mask, ``numpy.nanmedian``; run up to ``--naive-max`` scenes, as it needs ~4 MB per scene and
+   variable plus nanmedian's copies), and against the memory bound the rules declare as
+   ``mem_mb`` (:func:`seasonal_c2rcc.composite.peak_memory_mb`). A climatology pools a few
+   hundred scenes: the composite's peak RSS must not grow with the count (issue 11).
 
-Run: ``.venv/bin/python benchmarks/bench_composite.py [--scenes 40] [--size 1000]``
-(about 2 minutes and 1 GB of temporary disk on a 2-core machine; ``--json out.json`` saves
-the numbers).
+Run: ``.venv/bin/python benchmarks/bench_composite.py [--scenes 40,80,240] [--size 1000]``
+(about 5 minutes and 6 GB of temporary disk for 240 scenes on a 2-core machine; ``--json
+out.json`` saves the numbers).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,7 +70,7 @@ def make_products(folder: Path, n: int, size: int, seed: int = 0) -> list[Path]:
         chl[flags == 0] = 0
         data = {"conc_chl": chl, "conc_tsm": 2 * chl, "kd489": 0.1 * chl, "c2rcc_flags": flags}
         ds = xr.Dataset({k: (("y", "x"), v) for k, v in data.items()})
-        day = f"2020{6 + i // 28:02d}{1 + i % 28:02d}"
+        day = (dt.date(2016, 6, 1) + dt.timedelta(days=i)).strftime("%Y%m%d")  # distinct days
         name = f"S2B_MSIL1C_{day}T112119_N0500_R037_T30UUA_20230427T164710"
         paths.append(write_beam_netcdf(folder / f"{name}.nc", ds, grid=bg, compress=False))
     return paths
@@ -113,6 +119,7 @@ def child(mode: str, folder: Path, size: int, variables: list[str]) -> None:
     paths = sorted(folder.glob("S2*.nc"))
     t = time.perf_counter()
     if mode == "imports":  # what the other modes import, nothing else: the fixed part of RSS
+        import h5py  # noqa: F401
         import netCDF4  # noqa: F401
         import pyproj  # noqa: F401
         import rasterio  # noqa: F401
@@ -166,11 +173,21 @@ def run_child(mode: str, folder: Path, size: int, variables: list[str]) -> dict[
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _subset(folder: Path, products: list[Path], n: int) -> Path:
+    """A folder holding the first ``n`` products (symbolic links)."""
+    sub = folder / f"n{n}"
+    sub.mkdir()
+    for p in products[:n]:
+        (sub / p.name).symlink_to(p)
+    return sub
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenes", type=int, default=40)
+    ap.add_argument("--scenes", default="40,80,240", help="scene counts, comma-separated")
     ap.add_argument("--size", type=int, default=1000)
     ap.add_argument("--variables", default=",".join(VARIABLES))
+    ap.add_argument("--naive-max", type=int, default=80, help="largest count run the naive way")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--child", choices=["ours", "naive", "imports"])
     ap.add_argument("--folder", type=Path)
@@ -179,40 +196,70 @@ def main() -> int:
     if a.child:
         child(a.child, a.folder, a.size, variables)
         return 0
-    result: dict[str, object] = {"scenes": a.scenes, "size": a.size, "variables": variables}
-    print(f"kernel: {a.scenes} x {a.size} x {a.size} float32, 35 % NaN")
-    k = kernel(a.scenes, a.size)
+    from seasonal_c2rcc.composite import peak_memory_mb
+
+    counts = sorted({int(n) for n in a.scenes.split(",")})
+    bound = peak_memory_mb(a.size, a.size, n_variables=len(variables))
+    result: dict[str, object] = {
+        "scenes": counts,
+        "size": a.size,
+        "variables": variables,
+        "declared_bound_mb": bound,
+    }
+    print(f"kernel: {counts[0]} x {a.size} x {a.size} float32, 35 % NaN")
+    k = kernel(counts[0], a.size)
     result["kernel"] = k
     for key, v in k.items():
         print(f"  {key:32s} {v:10.4g}")
     with tempfile.TemporaryDirectory(prefix="bench_composite_") as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
-        make_products(folder, a.scenes, a.size)
+        (folder / "all").mkdir()
+        products = make_products(folder / "all", counts[-1], a.size)
         print(
-            f"end to end from {a.scenes} NetCDF4-BEAM files (written in {time.perf_counter() - t:.1f} s), variables {variables}"
+            f"end to end from NetCDF4-BEAM files ({counts[-1]} written in "
+            f"{time.perf_counter() - t:.1f} s), variables {variables}; declared bound "
+            f"(mem_mb of the rules for this grid and these variables) {bound} MB"
         )
-        base = run_child("imports", folder, a.size, variables)["max_rss_mb"]
-        ours = run_child("ours", folder, a.size, variables)
-        naive = run_child("naive", folder, a.size, variables)
-        e2e = {
-            "ours_s": ours["seconds"],
-            "naive_nanmedian_s": naive["seconds"],
-            "ratio_time_ours_over_naive": ours["seconds"] / naive["seconds"],
-            "import_baseline_rss_mb": base,
-            "ours_peak_rss_mb": ours["max_rss_mb"],
-            "naive_peak_rss_mb": naive["max_rss_mb"],
-        }
-        result["end_to_end"] = e2e
+        base = run_child("imports", folder / "all", a.size, variables)["max_rss_mb"]
+        print(f"  RSS of the imports alone: {base:.0f} MB")
+        rows = []
+        for n in counts:
+            sub = _subset(folder, products, n)
+            ours = run_child("ours", sub, a.size, variables)
+            row = {
+                "scenes": n,
+                "ours_s": ours["seconds"],
+                "ours_peak_rss_mb": ours["max_rss_mb"],
+                "ratio_ours_peak_over_bound": ours["max_rss_mb"] / bound,
+            }
+            line = (
+                f"  {n:4d} scenes: build_composite {ours['seconds']:6.1f} s, peak RSS "
+                f"{ours['max_rss_mb']:5.0f} MB ({row['ratio_ours_peak_over_bound']:.2f} of the bound)"
+            )
+            if n <= a.naive_max:
+                naive = run_child("naive", sub, a.size, variables)
+                row.update(
+                    naive_nanmedian_s=naive["seconds"],
+                    naive_peak_rss_mb=naive["max_rss_mb"],
+                    ratio_time_ours_over_naive=ours["seconds"] / naive["seconds"],
+                    ratio_rss_ours_over_naive=ours["max_rss_mb"] / naive["max_rss_mb"],
+                )
+                line += (
+                    f"; naive load + mask + nanmedian {naive['seconds']:6.1f} s, peak RSS "
+                    f"{naive['max_rss_mb']:5.0f} MB (time ratio {row['ratio_time_ours_over_naive']:.2f}, "
+                    f"RSS ratio {row['ratio_rss_ours_over_naive']:.2f})"
+                )
+            print(line, flush=True)
+            rows.append(row)
+            shutil.rmtree(sub)
+        first = rows[0]["ours_peak_rss_mb"]
         print(
-            f"  build_composite (median+P10+P90+count, NetCDF+COG): {ours['seconds']:.1f} s, peak RSS {ours['max_rss_mb']:.0f} MB"
+            "  peak RSS relative to the smallest count: "
+            + ", ".join(f"{r['scenes']}: {r['ours_peak_rss_mb'] / first:.2f}" for r in rows)
         )
-        print(
-            f"  naive load + mask + numpy.nanmedian (median only):  {naive['seconds']:.1f} s, peak RSS {naive['max_rss_mb']:.0f} MB"
-        )
-        print(
-            f"  time ratio ours/naive {e2e['ratio_time_ours_over_naive']:.2f}; RSS of the imports alone (ours) {base:.0f} MB"
-        )
+        result["end_to_end"] = rows
+        result["import_baseline_rss_mb"] = base
     if a.json:
         a.json.write_text(json.dumps(result, indent=1))
     return 0
