@@ -248,7 +248,8 @@ def read_job_record(path: str | os.PathLike[str]) -> dict[str, Any]:
         f"job record {p} is corrupt: {why}. It holds the remote job id that prevents paying "
         f"twice, so it is not guessed at. Restore it from a backup of {p.parent}, or move it "
         f"away (mv {p} {p}.corrupt) and run again: the job is then submitted again (one more "
-        f"paid job; the remote job id it held is in the job's log under logs/eocanvas/)"
+        "paid job); `seasonal-c2rcc remote-jobs` lists the remote job the record held (its id "
+        "is also in the job's log under logs/eocanvas/)"
     )
 
 
