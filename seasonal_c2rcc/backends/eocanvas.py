@@ -47,6 +47,9 @@ log = logging.getLogger("seasonal_c2rcc.eocanvas")
 #: Ordered products older than this are probed before reuse (WEkEO may expire download ids).
 _HEAD_TIMEOUT_S = 1800.0
 
+#: Largest random delay added to a 429's reset time (seconds of a real, unscaled hour).
+QUOTA_JITTER_S = 5.0
+
 
 @dataclass
 class Settings:
@@ -67,7 +70,7 @@ class Settings:
     clock: Callable[[], float] = field(default=time.time)
     sleep: Callable[[float], None] = field(default=time.sleep)
     #: added to a 429's reset time so that many waiting processes do not all retry at once
-    jitter: Callable[[], float] = field(default=lambda: random.uniform(0.0, 5.0))
+    jitter: Callable[[], float] = field(default=lambda: random.uniform(0.0, QUOTA_JITTER_S))
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Settings:
@@ -667,6 +670,10 @@ def run_job(
     # A POST cannot still be in flight after its time-out; a job it created shows in the list
     # within seconds of that.
     settings.submit_settle = float(config["wekeo"]["http_timeout"]) + 30.0
+    # The jitter shrinks with the quota windows (time_scale), or a scaled "hour" of a few seconds
+    # would read reset + jitter as a monthly block.
+    jitter_max = QUOTA_JITTER_S / float(q["time_scale"])
+    settings.jitter = lambda: random.uniform(0.0, jitter_max)
     with QuotaLedger(ledger_path, limits) as ledger:
         runner = JobRunner(
             spec,
