@@ -8,7 +8,9 @@ corrupt download. Each test counts what a user pays for: jobs created on the ser
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -336,3 +338,106 @@ def test_ambiguous_lost_submission_stops_with_the_commands(world: World) -> None
     with pytest.raises(BackendError, match="seasonal-c2rcc remote-jobs"):
         world.runner().run()
     assert world.created == 2
+
+
+# -- every entry state x every failure ------------------------------------------------------
+
+ENTRY_STATES = [
+    "new", "ordered", "submitting_created", "submitting_none", "submitted", "running",
+    "successful", "failed",
+]  # fmt: skip
+FAILURES = ["none", "lost", "5xx", "429", "fail_permanent", "fail_transient", "stuck", "corrupt"]
+
+
+def _enter(world: World, state: str) -> Any:
+    """Put record A in ``state`` as a crash or an earlier run would leave it; returns the job
+    that already exists for it (None if none)."""
+    r = world.runner()
+    r.rec["orders"] = {"P_A": {"download_id": "d0", "ordered_at": "2026-01-01T00:00:00Z"}}
+    if state == "new":
+        return None
+    if state == "ordered":
+        r._save(state="ordered")
+        return None
+    if state.startswith("submitting"):
+        world.ledger.open_submission("eocanvas", "A", settle=90.0)
+        (own,) = world.ledger.open_submissions("eocanvas")
+        r._save(state="submitting", intent_at=own.intent_at)
+        if state == "submitting_created":
+            world.clock.sleep(0.5)
+            return world.canvas._create({"products": ["P_A"]})
+        return None
+    job = world.canvas._create({"products": ["P_A"]})
+    if state == "failed":
+        job.statuses = deque(["failed"])
+        job.log = OOM_LOG
+        r.rec["attempts"] = [{"remote_job_id": job.job_id, "status": "failed"}]
+        r._save(state="failed", remote_job_id=job.job_id, log="x.log")
+        return None  # that job is over; the failure meets the next one
+    job.statuses = deque({"submitted": ["accepted", "successful"], "running": ["running",
+                          "successful"], "successful": ["successful"]}[state])  # fmt: skip
+    r.rec["attempts"] = [{"remote_job_id": job.job_id, "status": None}]
+    r._save(state=state, remote_job_id=job.job_id)
+    return job
+
+
+def _inject(world: World, failure: str, job: Any) -> None:
+    """The failure meets ``job`` (the record's current job) or, without one, the next job."""
+    c = world.canvas
+    script = {
+        "fail_permanent": (["running", "failed"], UNKNOWN_ELEMENT_LOG),
+        "fail_transient": (["running", "failed"], OOM_LOG),
+        "stuck": (["running"], None),
+    }.get(failure)
+    if failure in ("lost", "5xx"):
+        c.plan.append(failure)
+    elif failure == "429":
+        c.plan.append("429:9")
+    elif script is not None and job is not None:
+        job.statuses = deque(script[0])
+        job.log = script[1] or job.log
+    elif script is not None:
+        c.job_script.append(script[0])
+        c.job_logs.append(script[1] or "[INFO] - Job finished successfully")
+    elif failure == "corrupt" and job is not None:
+        job.corrupt = 1
+    elif failure == "corrupt":
+        orig = c._create
+
+        def corrupt_first(process):  # type: ignore[no-untyped-def]
+            new = orig(process)
+            new.corrupt = 1
+            c._create = orig  # type: ignore[method-assign]
+            return new
+
+        c._create = corrupt_first  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("state", ENTRY_STATES)
+def test_every_state_meets_every_failure(world: World, state: str, failure: str) -> None:
+    """Re-run as Snakemake would until the job is done or refused: never a duplicate job, never
+    a lock left behind, never the wrong product, never a state that needs a hand edit."""
+    existing_job = _enter(world, state)
+    existing = world.created
+    _inject(world, failure, existing_job)
+    out = None
+    for _ in range(6):
+        try:
+            out = world.runner().run()
+            break
+        except (JobFailedError, TransientBackendError, OutputError):
+            if world.record()["state"] in ("rejected", "gave_up"):
+                break
+    rec = world.record()
+    assert not world.ledger.open_submissions("eocanvas")
+    has_job = existing_job is not None
+    if failure == "fail_permanent":
+        assert rec["state"] == "rejected" and out is None
+        assert world.created == existing + (0 if has_job else 1)  # paid once, not retried
+        return
+    assert rec["state"] == "downloaded", rec
+    assert out is not None and Path(out["P_A"]).read_text() == "product=P_A"
+    # jobs created: one if none existed, plus one more after a transient failure or a stuck job
+    retried = failure in ("fail_transient", "stuck")
+    assert world.created == existing + (0 if has_job else 1) + retried, (state, failure)
