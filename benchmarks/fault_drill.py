@@ -216,7 +216,9 @@ def main() -> None:
         print("| " + " | ".join(row) + " |")
     bad = [r for r in rows if r[6] != "0" or len(set(r[8].split("/"))) != 1
            or set(r[10].split()) - {"none", "--unlock"}]  # fmt: skip
-    print(f"\n{len(rows)} drills in {time.time() - t0:.0f} s; {len(bad)} with a problem; work in {tmp}")
+    print(
+        f"\n{len(rows)} drills in {time.time() - t0:.0f} s; {len(bad)} with a problem; work in {tmp}"
+    )
 
 
 if __name__ == "__main__":
