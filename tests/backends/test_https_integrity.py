@@ -264,3 +264,30 @@ def test_429_waits_for_the_reset_the_service_gives(tls_emulator, tmp_path: Path)
     assert denial["reset"] + 0.25 <= second["time"] <= denial["reset"] + 0.25 + 1.0
     assert sum(waits) == pytest.approx(denial["reset"] + 0.25 - denial["time"], abs=0.5)
     assert acc["counters"]["jobs_created"] == 2
+
+
+def test_emulator_cli_serves_https_with_its_certificate(tmp_path: Path) -> None:
+    """``python -m seasonal_c2rcc.emulator --tls``: https only, trusted through its certificate."""
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seasonal_c2rcc.emulator", "--tls", "--port", "0",
+         "--state-dir", str(tmp_path / "emu")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("listening on https://127.0.0.1:"), line
+        url = line.removeprefix("listening on ")
+        cert = tmp_path / "emu" / "tls" / "cert.pem"
+        assert requests.get(f"{url}/admin/health", verify=str(cert), timeout=10).json()["ok"]
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{url}/admin/health", verify=True, timeout=10)  # system CAs only
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
