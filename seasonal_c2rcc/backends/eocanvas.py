@@ -47,6 +47,9 @@ log = logging.getLogger("seasonal_c2rcc.eocanvas")
 #: Ordered products older than this are probed before reuse (WEkEO may expire download ids).
 _HEAD_TIMEOUT_S = 1800.0
 
+#: Submissions per attempt when each is known to have created no job (lost reply, no job).
+_SUBMIT_TRIES = 3
+
 #: Largest random delay added to a 429's reset time (seconds of a real, unscaled hour).
 QUOTA_JITTER_S = 5.0
 
@@ -305,34 +308,40 @@ class JobRunner:
             self.ledger.resolve_submission("eocanvas", self.spec.key, intent_at, job.job_id)
             return job
 
-        try:
-            job = self.ledger.paced_call(
-                "eocanvas",
-                self.spec.key,
-                post,
-                quota_reset=self._quota_reset,
-                on_wait=self._on_wait,
-            )
-        except TransientBackendError as exc:
-            # The POST may or may not have created a job. The lock stays held, so no other
-            # submission can blur the picture; look at the job list now (it often answers when
-            # the POST's reply was lost), else the next attempt reconciles.
+        last: TransientBackendError | None = None
+        for _ in range(_SUBMIT_TRIES):
+            try:
+                job = self.ledger.paced_call(
+                    "eocanvas",
+                    self.spec.key,
+                    post,
+                    quota_reset=self._quota_reset,
+                    on_wait=self._on_wait,
+                )
+            except TransientBackendError as exc:
+                # The POST may or may not have created a job. The lock stays held, so no other
+                # submission can blur the picture; look at the job list now (it often answers
+                # when the POST's reply was lost), else the next attempt reconciles.
+                self.report(
+                    f"job {self.spec.key}: submission reply lost ({exc}); reconciling with the "
+                    "service's job list before anything is submitted again"
+                )
+                adopted = self._reconcile()
+                if adopted:
+                    return adopted
+                # Known now: no job was created, so submitting again cannot pay twice.
+                last = exc
+                before = self.rec["state"]
+                continue
             self.report(
-                f"job {self.spec.key}: submission reply lost ({exc}); reconciling with the "
-                "service's job list before anything is submitted again"
+                f"job {self.spec.key}: submitted remote job {job.job_id} "
+                f"({len(self.spec.products)} product(s), attempt {len(self.rec['attempts'])})"
             )
-            adopted = self._reconcile()
-            if adopted:
-                return adopted
-            raise TransientBackendError(
-                f"job {self.spec.key}: the lost submission created no job; the next attempt "
-                "submits it again"
-            ) from exc
-        self.report(
-            f"job {self.spec.key}: submitted remote job {job.job_id} "
-            f"({len(self.spec.products)} product(s), attempt {len(self.rec['attempts'])})"
-        )
-        return str(job.job_id)
+            return str(job.job_id)
+        raise TransientBackendError(
+            f"job {self.spec.key}: {_SUBMIT_TRIES} submissions in a row got no reply and created "
+            "no job; the next attempt submits again"
+        ) from last
 
     def _open_intent(self) -> float:
         (own,) = [o for o in self.ledger.open_submissions("eocanvas") if o.key == self.spec.key]

@@ -211,12 +211,21 @@ def test_lost_reply_adopts_the_created_job(world: World) -> None:
 def test_5xx_without_a_job_waits_the_settle_time_then_submits_again(world: World) -> None:
     world.canvas.plan.append("5xx")
     t0 = world.clock()
-    with pytest.raises(TransientBackendError, match="created no job"):
-        world.runner().run()
-    assert world.clock() - t0 >= 90.0  # "no job" is only concluded after submit_settle
-    assert world.record()["state"] == "ordered"
     world.runner().run()
+    # "no job" is only concluded after submit_settle; then the same attempt submits again
+    assert world.canvas.jobs_by_id["job-1"].created - t0 >= 90.0
     assert world.canvas.submits == 2 and world.created == 1
+    assert world.record()["state"] == "downloaded"
+
+
+def test_repeated_5xx_without_a_job_stops_the_attempt(world: World) -> None:
+    world.canvas.plan.extend(["5xx"] * 3)
+    with pytest.raises(TransientBackendError, match="3 submissions in a row"):
+        world.runner().run()
+    assert world.record()["state"] == "ordered" and world.created == 0
+    assert not world.ledger.open_submissions("eocanvas")
+    world.runner().run()
+    assert world.canvas.submits == 4 and world.created == 1
 
 
 def test_429_waits_exactly_the_given_reset_plus_jitter(world: World) -> None:
