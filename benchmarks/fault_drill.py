@@ -121,6 +121,9 @@ def run_drill(work: Path, emu: EmulatorServer, eocanvas: dict[str, Any], kill_af
         proc.wait()
         log.close()
         runs += 1
+        # What the README tells a user after a kill: unlock, then run the same command again.
+        subprocess.run(command(work, config, "--unlock"), env=env, capture_output=True)
+        manual.append("--unlock")
     ok = False
     while runs < max_runs:
         r = subprocess.run(command(work, config, *targets()), env=env, capture_output=True,
@@ -130,7 +133,7 @@ def run_drill(work: Path, emu: EmulatorServer, eocanvas: dict[str, Any], kill_af
             ok = True
             break
         text = r.stdout + r.stderr
-        if "LockException" in text or "is locked" in text:
+        if "cannot be locked" in text or "LockException" in text or "is locked" in text:
             subprocess.run(command(work, config, "--unlock"), env=env, capture_output=True)
             manual.append("--unlock")
         elif "reset-job" in text:
