@@ -187,7 +187,7 @@ class JobRunner:
             )
         urls = self._order_all()
         # A job whose results came from another product is detached and the record reconciled
-        # again; twice in a row would mean something else is wrong.
+        # again; three in a row would mean something else is wrong: stop and say so.
         for _ in range(3):
             job_id = self._ensure_submitted(urls)
             status = self._wait(job_id)
