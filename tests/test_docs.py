@@ -99,6 +99,26 @@ def test_cited_documents_exist(doc: Path) -> None:
     assert not missing, f"{doc.relative_to(ROOT)} cites documents not in the repository: {missing}"
 
 
+#: Where users meet references to docs outside the docs: error messages, config descriptions,
+#: profiles, report captions, rules and module docstrings.
+_CODE_GLOBS = ("seasonal_c2rcc/**/*.py", "scripts/*.py", "rules/*.smk", "Snakefile", "config/*",
+               "profiles/**/*.yaml", "report/*", "benchmarks/*.py", "tests/conftest.py")  # fmt: skip
+_DOC_PATH = re.compile(r"\bdocs/[\w.-]+\.(?:md|svg|dot|mmd)\b")
+
+
+def test_docs_cited_by_code_and_config_exist() -> None:
+    """A ``docs/...`` path in a message, a config description or a docstring names a real file."""
+    missing = set()
+    for pattern in _CODE_GLOBS:
+        for path in ROOT.glob(pattern):
+            if not path.is_file():
+                continue
+            for cited in _DOC_PATH.findall(path.read_text(errors="replace")):
+                if not (ROOT / cited).is_file():
+                    missing.add(f"{cited} (cited in {path.relative_to(ROOT)})")
+    assert not missing, "documents cited but not in the repository:\n" + "\n".join(sorted(missing))
+
+
 def _subcommands(capsys: pytest.CaptureFixture[str]) -> list[str]:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--help"])
