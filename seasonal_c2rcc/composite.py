@@ -359,25 +359,31 @@ def backend_name(backend: Any) -> str | None:
 # ----------------------------------------------------------------------------------------------
 
 
+#: Inputs held open for the whole build; the others are opened for each read. HDF5 keeps about
+#: 0.65 MB per open file (its metadata cache's fixed hash table, 512 kB, plus metadata), whichever
+#: library opens it, so a climatology of a few hundred scenes held open grew by a few hundred MB.
+MAX_OPEN_INPUTS = 128
+#: Resident memory of one open input file (MB), measured (see MAX_OPEN_INPUTS).
+_OPEN_INPUT_MB = 0.7
+
+
 @dataclass
 class _Input:
-    """One per-product file, open for the whole build (read row block by row block).
+    """One per-product file, read row block by row block with h5py (a NetCDF4 file is HDF5).
 
-    Read with h5py (a NetCDF4 file is an HDF5 file), not netCDF4-python: netCDF-C loads the
-    metadata of every variable on open, about 1 MB per C2RCC product (69 variables), and the
-    inputs stay open for the whole build, so a climatology of a few hundred scenes held a few
-    hundred MB for metadata alone. h5py opens a variable only when it is read: about 25 kB per
-    open file (benchmarks/bench_composite.py). Values are those netCDF4 returns without masking:
-    raw data, scaled where the variable has ``scale_factor``/``add_offset``.
+    ``ds`` is the open file for the first :data:`MAX_OPEN_INPUTS` inputs, ``None`` for the others,
+    which are opened for each read (about 2 ms, against 0.65 MB held for the whole build). There
+    is no chunk cache either way (see :func:`_open_h5`), so keeping a file open saves only the
+    open. Values are those netCDF4 returns without masking: raw data, scaled where the variable
+    has ``scale_factor``/``add_offset``.
     """
 
     path: Path
-    ds: Any  # h5py.File
+    names: frozenset[str]
+    ds: Any = None  # h5py.File, or None: opened for each read
 
     def has(self, name: str) -> bool:
-        import h5py
-
-        return isinstance(self.ds.get(name), h5py.Dataset)
+        return name in self.names
 
     def source(self, var: str) -> tuple[str, float] | None:
         """Variable to read for composite variable ``var`` and a factor (rhow -> Rrs = rhow/π)."""
@@ -390,15 +396,33 @@ class _Input:
         return None
 
     def read(self, name: str, r0: int, r1: int) -> tuple[np.ndarray, float | None]:
-        v = self.ds[name]
-        fill = _attr(v, "_FillValue")
-        data = np.asarray(v[r0:r1, :])
-        scale, offset = _attr(v, "scale_factor"), _attr(v, "add_offset")
-        if scale is not None:
-            data = data * scale
-        if offset is not None:
-            data = data + offset
-        return data, (None if fill is None else float(fill))
+        if self.ds is not None:
+            return _read_rows(self.ds[name], r0, r1)
+        with _open_h5(self.path) as ds:
+            return _read_rows(ds[name], r0, r1)
+
+
+def _open_h5(path: Path) -> Any:
+    """Open an input without a chunk cache: each block reads rows no earlier block read (apart
+    from the cloud-buffer halo), so cached chunks are never used again. The default cache
+    (netCDF-C: 64 MiB per variable and open file) kept every chunk read until the file closed, so
+    memory grew by the size of every band of every scene once the per-product files became
+    row-chunked (as contiguous files they had bypassed the cache). A chunk that straddles two
+    blocks is read twice, which costs little."""
+    import h5py
+
+    return h5py.File(path, "r", rdcc_nbytes=0, rdcc_nslots=1)
+
+
+def _read_rows(v: Any, r0: int, r1: int) -> tuple[np.ndarray, float | None]:
+    fill = _attr(v, "_FillValue")
+    data = np.asarray(v[r0:r1, :])
+    scale, offset = _attr(v, "scale_factor"), _attr(v, "add_offset")
+    if scale is not None:
+        data = data * scale
+    if offset is not None:
+        data = data + offset
+    return data, (None if fill is None else float(fill))
 
 
 def _attr(v: Any, name: str) -> Any:
@@ -409,34 +433,40 @@ def _attr(v: Any, name: str) -> Any:
     return value.reshape(-1)[0] if value.size == 1 else value
 
 
-def _open_inputs(stack: ExitStack, paths: Sequence[Path], grid: RasterGrid) -> dict[Path, _Input]:
+def _open_inputs(
+    stack: ExitStack, paths: Sequence[Path], grid: RasterGrid, max_open: int = MAX_OPEN_INPUTS
+) -> dict[Path, _Input]:
+    """Check every input (a C2RCC product on the sub-tile grid) and keep the first ``max_open``
+    open for the build."""
     import h5py
 
     out: dict[Path, _Input] = {}
-    for p in paths:
+    for i, p in enumerate(paths):
         try:
-            # No chunk cache: each block reads rows no earlier block read (apart from the
-            # cloud-buffer halo), so cached chunks are never used again. The default cache (netCDF-C:
-            # 64 MiB per variable and open file) kept every chunk read until the file closed, so
-            # memory grew by the size of every band of every scene once the per-product files
-            # became row-chunked (as contiguous files they had bypassed the cache). A chunk that
-            # straddles two blocks is read twice, which costs little.
-            ds = stack.enter_context(h5py.File(p, "r", rdcc_nbytes=0, rdcc_nslots=1))
+            ds = _open_h5(p)
         except OSError as exc:
             raise OutputError(
                 f"{p}: cannot open as NetCDF4/HDF5 ({exc}); delete it so it is re-made"
             ) from None
-        inp = _Input(p, ds)
-        if not inp.has("c2rcc_flags"):
-            raise OutputError(f"{p}: no c2rcc_flags variable; not a C2RCC product")
-        shape = ds["c2rcc_flags"].shape
-        if tuple(shape) != (grid.height, grid.width):
-            raise OutputError(
-                f"{p}: c2rcc_flags is {shape[0]}x{shape[1]} (rows x cols) but the sub-tile grid is "
-                f"{grid.height}x{grid.width} at {grid.res} m; the product was not clipped to the "
-                "sub-tile grid (wrong resolution in the config?)"
-            )
-        out[p] = inp
+        try:
+            names = frozenset(k for k, v in ds.items() if isinstance(v, h5py.Dataset))
+            if "c2rcc_flags" not in names:
+                raise OutputError(f"{p}: no c2rcc_flags variable; not a C2RCC product")
+            shape = ds["c2rcc_flags"].shape
+            if tuple(shape) != (grid.height, grid.width):
+                raise OutputError(
+                    f"{p}: c2rcc_flags is {shape[0]}x{shape[1]} (rows x cols) but the sub-tile "
+                    f"grid is {grid.height}x{grid.width} at {grid.res} m; the product was not "
+                    "clipped to the sub-tile grid (wrong resolution in the config?)"
+                )
+        except BaseException:
+            ds.close()
+            raise
+        if i < max_open:
+            out[p] = _Input(p, names, stack.enter_context(ds))
+        else:
+            ds.close()
+            out[p] = _Input(p, names)
     return out
 
 
@@ -666,19 +696,20 @@ def peak_memory_mb(
     ``width`` x ``height`` sub-tile grid, whatever the number of scenes (the rules' ``mem_mb``).
 
     The observation stack is reduced in blocks of ``block_bytes`` (fewer rows as scenes are
-    added), so the scene count only enters through the open input files (~25 kB each, within the
-    margin for a few thousand). Terms: interpreter and libraries; the block, its sorted copy and
+    added) and at most :data:`MAX_OPEN_INPUTS` inputs are held open, so the scene count does not
+    enter. Terms: interpreter and libraries; the open inputs; the block, its sorted copy and
     temporaries; full-grid arrays (median chl for the COG, lat/lon while the file is created);
     the output's chunk caches (two rows of chunks per statistic); a margin. Checked against
     the peak RSS measured by ``benchmarks/bench_composite.py`` (docs/composites.md).
     """
     mib = 2**20
     fixed = 150 + 64  # interpreter, numpy/netCDF4/h5py/pyproj/rasterio; margin
+    inputs = MAX_OPEN_INPUTS * _OPEN_INPUT_MB
     blocks = 3 * block_bytes / mib
     grid = width * height * 48 / mib
     rows = min(height, 2 * _OUT_CHUNK)
     out_cache = n_variables * len(STATISTICS) * rows * width * 4 / mib
-    return int(math.ceil(fixed + blocks + grid + out_cache))
+    return int(math.ceil(fixed + inputs + blocks + grid + out_cache))
 
 
 def _block_rows(n_obs: int, width: int, block_bytes: int) -> int:
@@ -696,6 +727,7 @@ def build_composite(
     cog_path: str | os.PathLike[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
+    max_open_inputs: int = MAX_OPEN_INPUTS,
 ) -> CompositeResult:
     """Composite per-product C2RCC files into one CF-1.8 NetCDF (and optionally a chl COG).
 
@@ -720,6 +752,9 @@ def build_composite(
         Extra global attributes (tile, subtile, year, season, composite_kind, ...).
     block_bytes
         Size of one block of the per-variable observation stack; bounds peak memory.
+    max_open_inputs
+        Inputs held open for the whole build (the others are opened for each read); bounds the
+        memory HDF5 holds per open file.
 
     Returns
     -------
@@ -768,7 +803,8 @@ def build_composite(
     )
     try:
         with ExitStack() as stack:
-            inputs = _open_inputs(stack, [m for g in groups for m in g.members], grid)
+            members = [m for g in groups for m in g.members]
+            inputs = _open_inputs(stack, members, grid, max_open_inputs)
             for var in variables:
                 if groups and not any(inputs[m].source(var) for g in groups for m in g.members):
                     log.warning(

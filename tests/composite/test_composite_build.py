@@ -130,8 +130,9 @@ def test_build_composite__statistics_match_numpy_reference(tmp_path, block_bytes
 def test_build_composite__row_blocks_give_bit_identical_results_to_one_whole_array_block(
     tmp_path, cloud_buffer_px
 ):
-    """The block size bounds memory only: 1-, 3- and 4-row blocks (with a same-day duplicate,
-    an rhow input and a cloud-buffer halo) give exactly the bytes of one whole-grid block."""
+    """The block size and the inputs held open bound memory only: 1-, 3- and 4-row blocks (with
+    a same-day duplicate, an rhow input and a cloud-buffer halo), with inputs held open or opened
+    for each read, give exactly the bytes of one whole-grid block."""
     paths, _ = _make_season(tmp_path, n=7, seed=7)
     # a same-day republication (newer generation) that fills gaps of its acquisition
     rng = np.random.default_rng(8)
@@ -142,9 +143,12 @@ def test_build_composite__row_blocks_give_bit_identical_results_to_one_whole_arr
     whole = build_composite(paths, tmp_path / "whole.nc", grid=GRID, mask=mask)
     assert whole.n_acquisitions == 7 and whole.n_products == 8
     row = GRID.width * 4 * whole.n_acquisitions  # bytes of one row of one variable's stack
-    for rows in (1, 3, 4):
+    # (1, 3 or 4 rows per block; all inputs held open, or 2 and the others opened for each read)
+    for rows, max_open in ((1, 128), (3, 2), (4, 0)):
         out = tmp_path / f"rows{rows}.nc"
-        build_composite(paths, out, grid=GRID, mask=mask, block_bytes=rows * row)
+        build_composite(
+            paths, out, grid=GRID, mask=mask, block_bytes=rows * row, max_open_inputs=max_open
+        )
         for var in COMPOSITE_VARIABLES:
             for stat in ("median", "p10", "p90", "count"):
                 a = _read(tmp_path / "whole.nc", f"{var}_{stat}")
