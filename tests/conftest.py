@@ -6,8 +6,8 @@ unmodified official clients pointed at an emulator, with their sleeps shortened.
 
 ``nets_dir`` and ``snap_test_product`` locate SNAP's C2RCC-MSI nets and its test product
 ``S2Ref_Product.zip`` (GPL-3.0 SNAP material, never copied into this repository): in the shared data
-folder next to the checkout (``<repo>/../shared/data``), or where ``SEASONAL_C2RCC_NETS`` and
-``SEASONAL_C2RCC_SNAP_TEST`` point (``seasonal-c2rcc fetch-data`` puts them in place). Where they are
+folder next to the checkout (``<repo>/../shared/data``), where ``SEASONAL_C2RCC_NETS`` and
+``SEASONAL_C2RCC_SNAP_TEST`` point, or where ``seasonal-c2rcc fetch-data`` puts them by default. Where they are
 absent the tests that need them are skipped with the reason; with
 ``SEASONAL_C2RCC_REQUIRE_SNAP_DATA=1`` (CI) they fail instead, so CI always runs them.
 """
@@ -42,17 +42,26 @@ def _snap_data(path: Path, what: str, env: str) -> Path:
     pytest.skip(msg)
 
 
+def _shared_or_fetched(relative: str) -> Path:
+    """``relative`` in the shared data folder, else where `seasonal-c2rcc fetch-data` puts it."""
+    from seasonal_c2rcc.snap_data import default_dest
+
+    shared = SHARED_DATA / relative
+    fetched = default_dest() / relative
+    return fetched if not shared.exists() and fetched.exists() else shared
+
+
 def find_nets_dir() -> Path:
     """Where the tests look for the C2RCC-MSI nets (the ``msi`` folder)."""
     env = os.environ.get("SEASONAL_C2RCC_NETS")
-    base = Path(env) if env else SHARED_DATA / "c2rcc-nets" / "msi"
+    base = Path(env) if env else _shared_or_fetched("c2rcc-nets/msi")
     return base / "msi" if (base / "msi").is_dir() else base
 
 
 def find_snap_test_product() -> Path:
     """Where the tests look for SNAP's S2Ref_Product.zip."""
     env = os.environ.get("SEASONAL_C2RCC_SNAP_TEST")
-    return Path(env) if env else SHARED_DATA / "snap-test" / "S2Ref_Product.zip"
+    return Path(env) if env else _shared_or_fetched("snap-test/S2Ref_Product.zip")
 
 
 @pytest.fixture(scope="session")

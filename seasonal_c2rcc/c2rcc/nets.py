@@ -96,7 +96,8 @@ NETS_ENV_VAR: Final = "SEASONAL_C2RCC_NETS"
 #: Where the nets come from when none are found; repeated in every "not found" message.
 NETS_SOURCE_HINT: Final = (
     "The C2RCC-MSI nets are GPL-3.0 resources of ESA SNAP and are not shipped with seasonal-c2rcc. "
-    "Get them from a SNAP installation (SNAP >= 10: <SNAP_HOME>/opttbx/modules/"
+    "Run `seasonal-c2rcc fetch-data` (downloads them with pinned checksums), or get them from a "
+    "SNAP installation (SNAP >= 10: <SNAP_HOME>/opttbx/modules/"
     "eu-esa-opt-opttbx-c2rcc.jar; SNAP <= 9: <SNAP_HOME>/s3tbx/modules/org-esa-s3tbx-s3tbx-c2rcc.jar; "
     "both are found automatically via $SNAP_HOME, gpt on PATH or the default install folders), or "
     "copy the folder opttbx-c2rcc/src/main/resources/auxdata/nets/msi/ of "
@@ -518,7 +519,8 @@ def find_nets_dir(nets_dir: str | os.PathLike[str] | None = None) -> Path:
 
     Order: ``nets_dir`` (a folder holding ``std_s2_20160502/`` etc., or its parent ``msi/`` /
     ``nets/``, or a C2RCC jar), ``$SEASONAL_C2RCC_NETS``, then an installed SNAP's C2RCC jar
-    (optical-toolbox, then s3tbx). Raises :class:`ConfigError` saying where to get them.
+    (optical-toolbox, then s3tbx), then the folder ``seasonal-c2rcc fetch-data`` fills by default.
+    Raises :class:`ConfigError` saying where to get them.
     """
     tried: list[str] = []
     candidates: list[tuple[str, Path]] = []
@@ -541,6 +543,13 @@ def find_nets_dir(nets_dir: str | os.PathLike[str] | None = None) -> Path:
     jars = _snap_c2rcc_jars()
     if jars:
         return jars[0]
+    # where `seasonal-c2rcc fetch-data` puts them by default: no variable to set afterwards
+    from ..snap_data import NETS_SUBDIR, default_dest
+
+    fetched = default_dest() / NETS_SUBDIR
+    if fetched.is_dir() and _is_nets_root(fetched):
+        return fetched
+    tried.append(f"seasonal-c2rcc fetch-data's folder {fetched}")
     tried.append("SNAP installs: " + ", ".join(str(h) for h in _snap_homes()))
     raise ConfigError(
         f"C2RCC-MSI nets not found (looked at {'; '.join(tried)}). {NETS_SOURCE_HINT}"
