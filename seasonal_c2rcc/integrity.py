@@ -167,11 +167,13 @@ def manifest_entries(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _manifest_damage(manifest: dict[str, Any]) -> dict[str, str]:
-    """``{file: why}`` of the result files of a manifest that fail the cheap checks."""
+def _manifest_damage(manifest: dict[str, Any], workdir: Path) -> dict[str, str]:
+    """``{file: why}`` of the result files of a manifest that fail the cheap checks (relative
+    paths are relative to ``workdir``, the folder holding ``results``)."""
     checks = manifest.get("checks") or {}
     bad: dict[str, str] = {}
-    for product, f in (manifest.get("files") or {}).items():
+    for product, name in (manifest.get("files") or {}).items():
+        f = workdir / name
         why = file_damage(f)
         if why is None and product in checks:
             size = os.stat(f).st_size
@@ -315,7 +317,7 @@ def repair_results(
     for manifest_path in _walk(_under(root, JOB_MANIFEST, 3), "*/*/*/*.json"):
         try:
             manifest = read_json(manifest_path)
-            bad = _manifest_damage(manifest)
+            bad = _manifest_damage(manifest, root.parent)
         except (OSError, ValueError, AttributeError, TypeError) as exc:
             manifest, bad = {}, {str(manifest_path): f"manifest unreadable ({exc})"}
         if bad:

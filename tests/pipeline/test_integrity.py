@@ -60,8 +60,10 @@ def _campaign(tmp_path: Path) -> tuple[Path, Path, Path]:
     res = tmp_path / "results"
     result = _nc(res / f"jobs/30UUA/2019/summer/{JOB}/P1.nc")
     manifest = res / f"jobs/30UUA/2019/summer/{JOB}.json"
-    files = {"P1": str(result)}
-    manifest.write_text(json.dumps({"files": files, "checks": manifest_entries(files)}))
+    checks = manifest_entries({"P1": str(result)})
+    # paths relative to the workflow's directory, as remote_job writes them
+    files = {"P1": str(result.relative_to(tmp_path))}
+    manifest.write_text(json.dumps({"files": files, "checks": checks}))
     doc = json.dumps({"tile": "30UUA", "products": {}, "subtiles": {}})
     for sub in ("catalog", "state/catalog"):
         (res / sub / "30UUA/2019").mkdir(parents=True)
@@ -92,8 +94,9 @@ def test_a_job_file_of_another_size_than_its_manifest_recorded_is_fetched_again(
     assert not manifest.exists()
 
 
-def test_a_job_file_changed_in_place_fails_the_composite_with_how_to_resume(tmp_path):
+def test_a_job_file_changed_in_place_fails_the_composite_with_how_to_resume(tmp_path, monkeypatch):
     res, manifest, result = _campaign(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the composite job runs in the workflow's directory
     check_manifest_files(manifest, ["P1"])  # intact: passes
     data = bytearray(result.read_bytes())
     data[-100] ^= 0xFF  # same size, other bytes
