@@ -261,8 +261,12 @@ def read_job_record(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _walk(root: Path, pattern: str) -> Iterator[Path]:
+    """``root.glob(pattern)`` without hidden names: the temporary files and folders of a writer
+    (seasonal_c2rcc.atomic: ``.<name>.<pid>.tmp...``) may be half-written by a running job."""
     if root.is_dir():
-        yield from sorted(root.glob(pattern))
+        for p in sorted(root.glob(pattern)):
+            if not any(part.startswith(".") for part in p.relative_to(root).parts):
+                yield p
 
 
 def _under(results: Path, template: str, levels: int) -> Path:

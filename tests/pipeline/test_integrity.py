@@ -115,7 +115,15 @@ def test_truncated_composites_and_tables_are_removed_so_they_are_made_again(tmp_
     table = res / "timeseries/30UUA.parquet"
     table.parent.mkdir()
     pd.DataFrame({"a": [1]}).to_parquet(table)
+    # a writer's temporary files and folders (half-written by a running job) are not touched
+    busy = [
+        _nc(res / "composites/30UUA/2019/summer/.1.nc.77.tmp.nc"),
+        _nc(res / "c2rcc/30UUA/2019/summer/.1.77.tmp/P1.nc"),
+    ]
+    for f in busy:
+        _cut(f)
     assert repair_results(res) == []
+    assert all(f.exists() for f in busy)
     for f in (comp, clim, clip, table):
         _cut(f)
     assert len(repair_results(res)) == 4
