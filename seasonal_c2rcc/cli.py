@@ -214,14 +214,15 @@ def cmd_preflight(ns: argparse.Namespace) -> int:
 
 def cmd_reset_job(ns: argparse.Namespace) -> int:
     """Let a job that gave up (or was rejected for a cause since fixed) be tried again."""
-    from .atomic import read_json, write_json_atomic
+    from .atomic import write_json_atomic
+    from .integrity import read_job_record
 
     for key in ns.keys:
         path = Path(ns.results) / "state" / "jobs" / f"{key}.json"
         if not path.exists():
             print(f"no job record {path}", file=sys.stderr)
             return 1
-        rec = read_json(path)
+        rec = read_job_record(path)  # a corrupt record: StateError naming the file and the fix
         if rec.get("state") not in ("gave_up", "rejected"):
             print(f"{key}: state is {rec.get('state')}, not gave_up or rejected; left as it is")
             continue

@@ -142,3 +142,14 @@ def test_a_corrupt_job_record_names_the_file_and_the_fix(tmp_path):
     msg = str(err.value)
     assert str(rec) in msg and "not valid JSON" in msg and f"mv {rec} {rec}.corrupt" in msg
     assert err.value.permanent
+
+
+def test_reset_job_on_a_corrupt_record_prints_the_fix_not_a_traceback(tmp_path, capsys):
+    from seasonal_c2rcc import cli
+
+    rec = tmp_path / "results/state/jobs" / f"{JOB}.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text('{"key": "K", "sta')
+    assert cli.main(["reset-job", "--results", str(tmp_path / "results"), JOB]) != 0
+    err = capsys.readouterr().err
+    assert f"job record {rec} is corrupt" in err and "Traceback" not in err
