@@ -6,6 +6,7 @@ from pathlib import Path
 from seasonal_c2rcc.atomic import write_json_atomic
 from seasonal_c2rcc.backends.local import run_local_job
 from seasonal_c2rcc.config import load_campaign
+from seasonal_c2rcc.integrity import manifest_entries
 from seasonal_c2rcc.runlog import script_logger
 from seasonal_c2rcc.workflow import job_spec
 
@@ -43,5 +44,7 @@ write_json_atomic(
         "products": list(outputs),
         "files": outputs,
         "subtiles": list(spec.subtiles),
+        # size and SHA-256 of each file, checked before the composite clips it
+        "checks": manifest_entries(outputs),
     },
 )

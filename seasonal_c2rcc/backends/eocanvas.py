@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..atomic import read_json, write_json_atomic
+from ..atomic import write_json_atomic
 from ..errors import (
     BackendError,
     ConfigError,
@@ -370,10 +370,10 @@ class JobRunner:
             if f == self.record_path:
                 out.append(self.rec)
                 continue
-            try:
-                out.append(read_json(f))
-            except (OSError, ValueError):
-                continue
+            # A record that cannot be read may own the very job a lost reply created: matching
+            # without it could hand that job to this record, so a corrupt one stops reconciliation
+            # (StateError names the file and the fix).
+            out.append(read_job_record(f))
         if self.rec not in out:
             out.append(self.rec)
         return out

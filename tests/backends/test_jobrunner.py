@@ -208,6 +208,20 @@ def test_lost_reply_adopts_the_created_job(world: World) -> None:
     assert not world.ledger.open_submissions("eocanvas")
 
 
+def test_lost_reply_with_a_corrupt_sibling_record_adopts_nothing(world: World) -> None:
+    """A record that cannot be read may own the job the lost reply seems to have created:
+    reconciliation stops with the file and the fix instead of adopting a job it may not own."""
+    from seasonal_c2rcc.errors import StateError
+
+    world.runner("B").run()
+    (world.tmp / "state" / "jobs" / "B.json").write_text('{"key": "B", "sta')
+    world.canvas.plan.append("lost")
+    with pytest.raises(StateError, match="B.json is corrupt"):
+        world.runner("A").run()
+    assert world.created == 2, "the lost submission's job exists; nothing more was created"
+    assert world.record("A")["remote_job_id"] is None
+
+
 def test_5xx_without_a_job_waits_the_settle_time_then_submits_again(world: World) -> None:
     world.canvas.plan.append("5xx")
     t0 = world.clock()
