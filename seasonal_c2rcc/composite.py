@@ -323,7 +323,7 @@ class Provenance:
             sha = hashlib.sha256(data).hexdigest()
             params = c2rcc_graph_parameters(graph_path)
         return cls(
-            graph_path=None if graph_path is None else str(graph_path),
+            graph_path=None if graph_path is None else _portable_path(graph_path),
             graph_sha256=sha,
             c2rcc_parameters=params or {},
             backend=backend_name(backend),
@@ -338,6 +338,19 @@ class Provenance:
             "backend": self.backend or "",
             "software_versions": json.dumps(dict(self.software), sort_keys=True),
         }
+
+
+def _portable_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as outputs may carry it: relative to the working directory, or only the file
+    name for a file elsewhere (no absolute local path in any output; ``graph_sha256`` still
+    identifies the file)."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
 
 
 def backend_name(backend: Any) -> str | None:

@@ -251,6 +251,7 @@ def test_build_composite__cf_grid_mapping_cog_and_provenance(tmp_path):
     )
     raw = out.read_bytes()
     assert b"s3cret" not in raw and b"bob" not in raw
+    assert str(tmp_path).encode() not in raw
     with netCDF4.Dataset(out) as ds:
         assert ds.Conventions == "CF-1.8" and ds.backend == "eocanvas"
         assert json.loads(ds.c2rcc_parameters) == {
@@ -259,6 +260,8 @@ def test_build_composite__cf_grid_mapping_cog_and_provenance(tmp_path):
             "outputAsRrs": "true",
         }
         assert len(ds.graph_sha256) == 64
+        # the graph lies outside the working directory: its name only, no absolute local path
+        assert ds.graph_path == "g.xml"
         sw = json.loads(ds.software_versions)
         assert {"numpy", "xarray", "netCDF4", "snakemake", "seasonal-c2rcc"} <= set(sw)
         v = ds.variables["conc_chl_median"]
