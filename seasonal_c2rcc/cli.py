@@ -237,15 +237,14 @@ def cmd_remote_jobs(ns: argparse.Namespace) -> int:
     """List remote EOCanvas jobs no job record owns; adopt one for a record, or dismiss one."""
     from . import remote_jobs, wekeo
     from .config import load_config_file, validate_schema
-    from .quota import QuotaLedger
+    from .quota import QuotaLedger, ledger_path
 
     config: dict = {}
     for path in ns.configfile:
         config.update(load_config_file(path))
     config = validate_schema(config)
     state_dir = Path(ns.results) / "state"
-    ledger_path = config["quota"].get("ledger") or state_dir / "quota.sqlite"
-    with QuotaLedger(ledger_path) as ledger:
+    with QuotaLedger(ledger_path(config["quota"], state_dir)) as ledger:
         if ns.adopt:
             print(remote_jobs.adopt(state_dir, ledger, ns.adopt[0], ns.adopt[1]))
             return 0

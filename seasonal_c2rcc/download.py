@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 from . import errors
 from .atomic import atomic_path, read_json, write_json_atomic
 from .errors import ConfigError, DownloadError, ProductError
-from .paths import CATALOGUE_DIR, STATE_DIR, product_cache_dir
+from .paths import CATALOGUE_DIR, product_cache_dir
 
 log = logging.getLogger("seasonal_c2rcc.download")
 
@@ -495,13 +495,6 @@ def evict_product(cache: ProductCache, key: str) -> bool:
 # --- from the validated config ----------------------------------------------------------------
 
 
-def ledger_path(config: Mapping[str, Any]) -> Path:
-    """The shared quota ledger of the config (``quota.ledger``, else the campaign's state folder),
-    the one EOCanvas jobs pace themselves with."""
-    ledger = config["quota"]["ledger"]
-    return Path(os.path.expanduser(ledger)) if ledger else Path(STATE_DIR) / "quota.sqlite"
-
-
 def download_product(
     product: Mapping[str, Any],
     config: Mapping[str, Any],
@@ -517,7 +510,7 @@ def download_product(
     :func:`fetch_product`.
     """
     from . import wekeo
-    from .quota import QuotaLedger, QuotaLimits
+    from .quota import QuotaLedger, QuotaLimits, ledger_path
 
     cache = ProductCache.from_config(config)
     key = check_product(product)[0]
@@ -527,20 +520,14 @@ def download_product(
         # A hit needs no credentials, no client and no ledger.
         (report or log.info)(f"{key}: in the cache ({final}), nothing to download")
         return final
-    q = config["quota"]
-    limits = QuotaLimits(
-        eocanvas_per_hour=q["eocanvas_per_hour"],
-        eocanvas_per_month=q["eocanvas_per_month"],
-        hda_orders_per_hour=q["hda_orders_per_hour"],
-        time_scale=q["time_scale"],
-    )
+    limits = QuotaLimits.from_config(config["quota"])
     w = config["wekeo"]
     endpoints = wekeo.Endpoints.from_config(w)
     creds = wekeo.load_credentials()
     client = wekeo.hda_client(
         endpoints, creds, timeout=w["http_timeout"], retries=w["http_retries"]
     )
-    with QuotaLedger(ledger_path(config), limits) as ledger:
+    with QuotaLedger(ledger_path(config["quota"]), limits) as ledger:
         return fetch_product(
             product, cache=cache, hda=client, ledger=ledger, dataset_id=w["dataset_id"],
             settings=settings, report=report,

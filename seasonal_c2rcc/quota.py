@@ -28,13 +28,14 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigError, MonthlyQuotaExhausted, QuotaError
+from .paths import STATE_DIR
 
 HOUR_S = 3600.0
 MONTH_S = 30 * 86400.0
@@ -64,6 +65,16 @@ class QuotaLimits:
     eocanvas_per_month: int | None = 100
     hda_orders_per_hour: int = 100
     time_scale: float = 1.0
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> QuotaLimits:
+        """From the validated ``quota`` config section."""
+        return cls(
+            eocanvas_per_hour=section["eocanvas_per_hour"],
+            eocanvas_per_month=section["eocanvas_per_month"],
+            hda_orders_per_hour=section["hda_orders_per_hour"],
+            time_scale=section["time_scale"],
+        )
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
@@ -174,6 +185,15 @@ CREATE TABLE IF NOT EXISTS waiters (
     heartbeat REAL NOT NULL
 );
 """
+
+
+def ledger_path(section: Mapping[str, Any], state_dir: str | os.PathLike[str] = STATE_DIR) -> Path:
+    """The shared ledger of the validated ``quota`` section: ``quota.ledger`` (``~`` expanded; one
+    ledger per account across campaigns), else ``<state_dir>/quota.sqlite`` of the campaign. Every
+    process that orders or submits must open the same file, so this is the only place it is named."""
+    if section.get("ledger"):
+        return Path(os.path.expanduser(str(section["ledger"])))
+    return Path(state_dir) / "quota.sqlite"
 
 
 class QuotaLedger:

@@ -658,32 +658,25 @@ def run_job(
 ) -> dict[str, Any]:
     """Run ``spec`` with clients and ledger built from the validated config."""
     from .. import wekeo
-    from ..quota import QuotaLedger, QuotaLimits
+    from ..quota import QuotaLedger, QuotaLimits, ledger_path
 
     endpoints = wekeo.Endpoints.from_config(config["wekeo"])
     creds = wekeo.load_credentials()
-    q = config["quota"]
-    limits = QuotaLimits(
-        eocanvas_per_hour=q["eocanvas_per_hour"],
-        eocanvas_per_month=q["eocanvas_per_month"],
-        hda_orders_per_hour=q["hda_orders_per_hour"],
-        time_scale=q["time_scale"],
-    )
+    limits = QuotaLimits.from_config(config["quota"])
     from ..graph import placeholders
 
     left = placeholders(spec.graph) - {"output", *spec.input_keys}
     if left or "output" not in placeholders(spec.graph):
         raise ConfigError(f"job {spec.key}: graph placeholders wrong (unresolved {sorted(left)})")
-    ledger_path = Path(q["ledger"]) if q.get("ledger") else Path(state_dir) / "quota.sqlite"
     settings = Settings.from_config(config["eocanvas"])
     # A POST cannot still be in flight after its time-out; a job it created shows in the list
     # within seconds of that.
     settings.submit_settle = float(config["wekeo"]["http_timeout"]) + 30.0
     # The jitter shrinks with the quota windows (time_scale), or a scaled "hour" of a few seconds
     # would read reset + jitter as a monthly block.
-    jitter_max = QUOTA_JITTER_S / float(q["time_scale"])
+    jitter_max = QUOTA_JITTER_S / float(limits.time_scale)
     settings.jitter = lambda: random.uniform(0.0, jitter_max)
-    with QuotaLedger(ledger_path, limits) as ledger:
+    with QuotaLedger(ledger_path(config["quota"], state_dir), limits) as ledger:
         runner = JobRunner(
             spec,
             hda=wekeo.hda_client(

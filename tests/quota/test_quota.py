@@ -289,3 +289,14 @@ def test_processes_stop_cleanly_at_the_monthly_limit(tmp_path: Path) -> None:
     resume = min(ats) + 30 * 86400 / 7200
     assert all(s["month"] == pytest.approx(resume) for s in stops)
     assert all("no new submission before" in s["msg"] for s in stops)
+
+
+def test_ledger_path__one_file_for_every_process_that_orders_or_submits(tmp_path, monkeypatch):
+    """Remote jobs, downloads and the remote-jobs command open the same ledger: the campaign's
+    state folder, or quota.ledger with ~ expanded (one ledger per account across campaigns)."""
+    from seasonal_c2rcc.quota import ledger_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ledger_path({"ledger": None}) == Path("results/state/quota.sqlite")
+    assert ledger_path({"ledger": None}, tmp_path / "state") == tmp_path / "state/quota.sqlite"
+    assert ledger_path({"ledger": "~/wekeo/quota.sqlite"}) == tmp_path / "wekeo/quota.sqlite"
