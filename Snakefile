@@ -51,7 +51,8 @@ onerror:
 
     sys.stderr.write(
         "\nseasonal-c2rcc: some jobs failed; their logs are named above (remote EOCanvas logs in "
-        "logs/eocanvas/remote/). Fix the cause and run the same command again: finished outputs "
-        "and submitted remote jobs are kept and never paid twice. If Snakemake says the "
+        "logs/eocanvas/remote/, gpt logs in logs/local/gpt/). Fix the cause and run the same "
+        "command again: finished outputs, submitted remote jobs and downloaded products are kept "
+        "and never paid twice. If Snakemake says the "
         "directory is locked, run `snakemake --unlock` first.\n"
     )
