@@ -369,6 +369,16 @@ def _draw_outlines(ax: Any, outlines: Mapping[str, Any] | None) -> None:
             )
 
 
+def _finish_map(ax: Any, note: str | None, n_data: int, *, legend: bool, min_valid_obs: int) -> Any:
+    """The notes and (optionally) the legend every map panel ends with; returns ``ax``."""
+    _map_notes(ax, note, n_data)
+    if legend:
+        _legend_below(
+            ax, map_legend_handles(basemap_drawn=note is None, min_valid_obs=min_valid_obs)
+        )
+    return ax
+
+
 def _map_notes(ax: Any, note: str | None, n_data: int) -> None:
     if note is not None:
         ax.text(
@@ -503,13 +513,7 @@ def plot_season_map(
         f"colour range {plain_number(limits[0])}-{plain_number(limits[1])} {units}",
         fontsize=9,
     )
-    _map_notes(ax, note, n_data)
-    if legend:
-        _legend_below(
-            ax,
-            map_legend_handles(basemap_drawn=note is None, min_valid_obs=config.min_valid_obs),
-        )
-    return ax
+    return _finish_map(ax, note, n_data, legend=legend, min_valid_obs=config.min_valid_obs)
 
 
 def plot_true_colour(
@@ -558,13 +562,7 @@ def plot_true_colour(
         f"with data)\nlinear stretch {plain_number(lo)}-{plain_number(hi)} sr-1, gamma 0.5",
         fontsize=9,
     )
-    _map_notes(ax, note, n_data)
-    if legend:
-        _legend_below(
-            ax,
-            map_legend_handles(basemap_drawn=note is None, min_valid_obs=config.min_valid_obs),
-        )
-    return ax
+    return _finish_map(ax, note, n_data, legend=legend, min_valid_obs=config.min_valid_obs)
 
 
 def _ranges_text(tile: str | None, ranges: Mapping[str, ColourRange]) -> str:
