@@ -17,3 +17,25 @@ def pin_inputs(shape: tuple[int, int] = (1, 1)) -> tuple[dict, dict, dict]:
     angles = {k: np.full(shape, np.float32(v)) for k, v in PIN_ANGLES.items()}
     ecmwf = {k: np.full(shape, np.float32(v)) for k, v in PIN_ECMWF.items()}
     return toa, angles, ecmwf
+
+
+class LiteralOrderNet:
+    """A net evaluated in SNAP's literal operation order (``calc(exact=True)``): the reference the
+    fused fast path is checked against."""
+
+    def __init__(self, base) -> None:
+        self.base = base
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.base, name)
+
+    def calc_t(self, x, dtype=np.float64, outputs=None):
+        out = self.base.calc(np.ascontiguousarray(x[: self.base.n_in].T), exact=True).T
+        return out if outputs is None else out[outputs]
+
+
+def literal_order(nets):
+    """``nets`` (a NetSet) with every net evaluated in SNAP's literal order."""
+    from seasonal_c2rcc.c2rcc import NetSet
+
+    return NetSet(nets.name, {r: LiteralOrderNet(n) for r, n in nets.nets.items()}, nets.sources)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from c2rcc_native_testdata import literal_order
 
 from seasonal_c2rcc.c2rcc import NET_SET_DIRS, find_nets_dir, load_nets, parse_net
 from seasonal_c2rcc.c2rcc.nets import (
@@ -154,18 +155,6 @@ def test_alternative_nn_path_rules(nets_dir: Path, tmp_path: Path) -> None:
         load_nets("C2RCC", nets_dir=nets_dir)
 
 
-class _LiteralNet:
-    """A net evaluated in SNAP's literal operation order (reference for the fused path)."""
-
-    def __init__(self, base) -> None:
-        self.base = base
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.base, name)
-
-    def calc_t(self, x, dtype=np.float64, outputs=None):
-        out = self.base.calc(np.ascontiguousarray(x[: self.base.n_in].T), exact=True).T
-        return out if outputs is None else out[outputs]
 
 
 @pytest.mark.parametrize("net_set", list(NET_SET_DIRS))
@@ -174,14 +163,14 @@ def test_whole_product_fused_equals_literal_order(
 ) -> None:
     """On every pixel of SNAP's S2Ref product (land included, via validPixelExpression=true) the
     fused evaluation gives the same float32 outputs as SNAP's literal order of operations."""
-    from seasonal_c2rcc.c2rcc import C2rccMsiParams, NetSet, open_dimap, run_c2rcc_msi
+    from seasonal_c2rcc.c2rcc import C2rccMsiParams, open_dimap, run_c2rcc_msi
 
     inp = open_dimap(snap_test_product).c2rcc_inputs(with_latlon=False)
     toa = dict(inp.toa)
     toa["B2"] = toa["B2"].copy()
     toa["B2"][0, :3] = -0.01  # negative reflectance: ln -> NaN, SNAP's (int) NaN -> table entry 0
     nets = load_nets(net_set, nets_dir=nets_dir)
-    literal = NetSet(nets.name, {r: _LiteralNet(n) for r, n in nets.nets.items()}, nets.sources)
+    literal = literal_order(nets)
     params = C2rccMsiParams(netSet=net_set, validPixelExpression="true", outputOos=True,
                             outputRpath=True, outputTdown=True, outputTup=True)  # fmt: skip
     fast = run_c2rcc_msi(toa, inp.angles, params=params, nets=nets)

@@ -15,24 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from c2rcc_native_testdata import pin_inputs
+from c2rcc_native_testdata import literal_order, pin_inputs
 
-from seasonal_c2rcc.c2rcc import NET_SET_DIRS, NN_BANDS, C2rccMsiParams, NetSet, run_c2rcc_msi
+from seasonal_c2rcc.c2rcc import NET_SET_DIRS, NN_BANDS, C2rccMsiParams, run_c2rcc_msi
 from seasonal_c2rcc.c2rcc.nets import NUM_ALPHA, SIGMOID_TABLE, load_nets, tabulated_sigmoid
-
-
-class _JavaOrderNet:
-    """A net evaluated in SNAP's literal operation order (``calc(exact=True)``)."""
-
-    def __init__(self, base) -> None:
-        self.base = base
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.base, name)
-
-    def calc_t(self, x, dtype=np.float64, outputs=None):
-        out = self.base.calc(np.ascontiguousarray(x[: self.base.n_in].T), exact=True).T
-        return out if outputs is None else out[outputs]
 
 
 def _zero_pixel(band: str) -> tuple[dict, dict]:
@@ -52,7 +38,7 @@ def test_tabulated_sigmoid_saturates_like_java() -> None:
 def test_zero_reflectance_matches_java_order_in_every_band(nets_dir: Path, net_set: str) -> None:
     """Each NN band at exactly 0 in turn: the fast path equals the Java-order reference."""
     nets = load_nets(net_set, nets_dir=nets_dir)
-    java = NetSet(nets.name, {r: _JavaOrderNet(n) for r, n in nets.nets.items()}, nets.sources)
+    java = literal_order(nets)
     params = C2rccMsiParams(netSet=net_set)
     chl = {}
     for band in NN_BANDS:
