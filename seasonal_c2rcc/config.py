@@ -10,6 +10,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,14 @@ def _with_defaults(cls: Any) -> Any:
 _Validator = _with_defaults(Draft202012Validator)
 
 
+@cache
+def _schema_text(path: Path) -> str:
+    return path.read_text()
+
+
 def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
-    """The config JSON schema (YAML file ``config/schema.yaml``)."""
-    return yaml.safe_load(path.read_text())
+    """The config JSON schema (YAML file ``config/schema.yaml``; the file is read once)."""
+    return yaml.safe_load(_schema_text(path))
 
 
 def validate_schema(config: Mapping[str, Any]) -> dict[str, Any]:

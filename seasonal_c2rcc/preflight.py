@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from .config import Campaign, load_campaign, validate_schema
+from .config import Campaign, load_campaign
 from .errors import ConfigError, SeasonalC2rccError
 from .graph import PLACEHOLDER_RE
 
@@ -145,11 +145,10 @@ def check_local(config: MutableMapping[str, Any], base_dir: str | Path = ".") ->
     ``config`` is updated in place with every schema default filled in (what the rules see).
     Raises :class:`ConfigError` (one line per schema problem).
     """
-    filled = validate_schema(config)
-    config.update(filled)
-    check_endpoints(filled["wekeo"])
-    campaign = load_campaign(filled, base_dir)
-    check_graph(Path(base_dir) / filled["graph"])
+    campaign = load_campaign(config, base_dir)  # validates the schema and fills the defaults
+    config.update(campaign.config)
+    check_endpoints(campaign.config["wekeo"])
+    check_graph(Path(base_dir) / campaign.config["graph"])
     return campaign
 
 
